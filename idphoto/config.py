@@ -125,7 +125,9 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
             return tuple(_coerce(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
         if len(value) != len(args):
             raise ConfigError(f"{key!r} must have {len(args)} items, got {len(value)}")
-        return tuple(_coerce(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+        return tuple(
+            _coerce(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value, strict=True))
+        )
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{key!r} must be a mapping, got {_kind(value)}")

@@ -7,6 +7,7 @@ parser and sets `func`; the logic itself lives in the library packages.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -38,9 +39,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _QuietLibraries(logging.Filter):
+    """Drops start-up notices of libraries that are not actionable for users."""
+
+    _NOISE = ("apitools not found", "Discarding unparseable args", "Unparseable argument")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not any(text in record.getMessage() for text in self._NOISE)
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_QuietLibraries())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the console script; returns the process exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off
+    _configure_logging()
     parser = build_parser()
     # Unknown flags are an error, except for commands that pass them on (ingest → Beam options).
     args, extra = parser.parse_known_args(argv)

@@ -38,6 +38,4 @@ def band_keys(value: int, bits: int, max_distance: int) -> list[tuple[int, int]]
     """
     bands = max_distance + 1
     edges = [round(i * bits / bands) for i in range(bands + 1)]
-    return [
-        (i, (value >> edges[i]) & ((1 << (edges[i + 1] - edges[i])) - 1)) for i in range(bands)
-    ]
+    return [(i, (value >> edges[i]) & ((1 << (edges[i + 1] - edges[i])) - 1)) for i in range(bands)]

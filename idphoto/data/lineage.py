@@ -106,7 +106,9 @@ def attribution_markdown(table: pa.Table, dataset_name: str) -> str:
         author = _escape(r["author"]) or "unknown author"
         source = _escape(r["source_url"]) or "no source given"
         licence = _escape(r["spdx"] or r["licence"])
-        lines.append(f"- {title} by {author}, {source}, licensed under {licence} (id {_escape(r['id'])})")
+        lines.append(
+            f"- {title} by {author}, {source}, licensed under {licence} (id {_escape(r['id'])})"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -94,7 +94,7 @@ def _read_csv(handle: io.BufferedIOBase, path: str) -> Iterator[dict[str, Any]]:
                 raise ManifestError(
                     f"{path} line {line}: {len(record)} fields, header has {len(columns)}"
                 )
-            yield _row(dict(zip(columns, record)), line, path)
+            yield _row(dict(zip(columns, record, strict=True)), line, path)
     except UnicodeDecodeError:
         raise ManifestError(f"{path} line {reader.line_num + 1}: not valid UTF-8") from None
     except csv.Error as err:

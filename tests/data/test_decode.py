@@ -35,7 +35,7 @@ def test_rgb_png_decodes_losslessly():
 def test_every_mode_becomes_8_bit_rgb(mode):
     image = Image.fromarray(PIXELS)
     if mode == "I;16":
-        image = Image.fromarray((PIXELS[:, :, 0].astype(np.uint16) * 257))
+        image = Image.fromarray(PIXELS[:, :, 0].astype(np.uint16) * 257)
     else:
         image = image.convert(mode)
     fmt = "JPEG" if mode == "CMYK" else ("TIFF" if mode == "1" else "PNG")

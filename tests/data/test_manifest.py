@@ -25,10 +25,7 @@ def test_csv_rows_keep_their_values_and_line_numbers(tmp_path):
     path = _write(
         tmp_path,
         "m.csv",
-        'id,path,licence,author\n'
-        'a,img/a.png,CC BY 2.0,"Doe, Jane"\n'
-        '\n'
-        'b,img/b.png,,\n',
+        'id,path,licence,author\na,img/a.png,CC BY 2.0,"Doe, Jane"\n\nb,img/b.png,,\n',
     )
     rows = list(read_manifest(path))
     assert [(r["id"], r["licence"], r["author"], r["line"]) for r in rows] == [
@@ -69,7 +66,13 @@ def test_jsonl_bad_json_names_the_line(tmp_path):
 
 
 def test_jsonl_rows_accept_numbers_lists_and_booleans(tmp_path):
-    record = {"id": 7, "path": "a.png", "licence": "CC0", "consent": False, "landmarks": [[1, 2]] * 5}
+    record = {
+        "id": 7,
+        "path": "a.png",
+        "licence": "CC0",
+        "consent": False,
+        "landmarks": [[1, 2]] * 5,
+    }
     path = _write(tmp_path, "m.jsonl", json.dumps(record) + "\n")
     (row,) = read_manifest(path)
     assert row["id"] == "7" and row["consent"] is False and row["landmarks"] == [[1, 2]] * 5
@@ -81,14 +84,22 @@ def test_ffhq_metadata_uses_in_the_wild_photo_when_present(tmp_path):
     points = [[float(i), float(i)] for i in range(68)]
     records = {
         "1": {
-            "metadata": {"license": "Attribution-NonCommercial License", "author": "B",
-                         "photo_url": "https://flickr.com/1", "photo_title": "t1"},
+            "metadata": {
+                "license": "Attribution-NonCommercial License",
+                "author": "B",
+                "photo_url": "https://flickr.com/1",
+                "photo_title": "t1",
+            },
             "image": {"file_path": "images1024x1024/00001.png", "face_landmarks": points},
             "in_the_wild": {"file_path": "in-the-wild-images/00001.png", "face_landmarks": points},
         },
         "0": {
-            "metadata": {"license": "Attribution License", "author": "A",
-                         "photo_url": "https://flickr.com/0", "photo_title": "t0"},
+            "metadata": {
+                "license": "Attribution License",
+                "author": "A",
+                "photo_url": "https://flickr.com/0",
+                "photo_title": "t0",
+            },
             "image": {"file_path": "images1024x1024/00000.png", "face_landmarks": points},
             "in_the_wild": {"file_path": "in-the-wild-images/00000.png", "face_landmarks": points},
         },
@@ -98,7 +109,10 @@ def test_ffhq_metadata_uses_in_the_wild_photo_when_present(tmp_path):
     assert [r["id"] for r in rows] == ["0", "1"]
     assert rows[0]["path"] == "in-the-wild-images/00000.png"
     assert rows[1]["path"] == "images1024x1024/00001.png"  # its in-the-wild file is absent
-    assert rows[0]["licence"] == "Attribution License" and rows[0]["source_url"] == "https://flickr.com/0"
+    assert (
+        rows[0]["licence"] == "Attribution License"
+        and rows[0]["source_url"] == "https://flickr.com/0"
+    )
     assert len(rows[0]["landmarks"]) == 68
 
 
@@ -114,7 +128,16 @@ def test_missing_manifest_is_a_one_line_error(tmp_path):
 
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("true", True), ("Yes", True), ("1", True), ("false", False), ("NO", False), ("", None), (None, None), (False, False)],
+    [
+        ("true", True),
+        ("Yes", True),
+        ("1", True),
+        ("false", False),
+        ("NO", False),
+        ("", None),
+        (None, None),
+        (False, False),
+    ],
 )
 def test_consent_values_are_parsed(raw, expected):
     assert parse_consent(raw) is expected
@@ -133,7 +156,9 @@ def test_five_landmarks_parse_from_json_text_or_lists(raw):
     assert parse_landmarks(raw) == [[1, 2], [3, 4], [5, 6], [7, 8], [9, 10]]
 
 
-@pytest.mark.parametrize("raw", ["[[1,2]]", "[1, 2, 3", "a b c d e f g h i j", "[1,2,3,4,5,6,7,8,9,NaN]", '{"x": 1}'])
+@pytest.mark.parametrize(
+    "raw", ["[[1,2]]", "[1, 2, 3", "a b c d e f g h i j", "[1,2,3,4,5,6,7,8,9,NaN]", '{"x": 1}']
+)
 def test_bad_landmarks_are_rejected(raw):
     with pytest.raises(ValueError):
         parse_landmarks(raw)

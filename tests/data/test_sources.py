@@ -58,7 +58,11 @@ def test_unconfigured_scheme_is_rejected_and_configured_one_passes(root):
 def test_missing_empty_and_oversized_files_are_rejected(root):
     (root / "empty.png").write_bytes(b"")
     (root / "big.png").write_bytes(b"x" * 101)
-    for name, reason in (("nope.png", "missing_file"), ("empty.png", "empty_file"), ("big.png", "file_too_large")):
+    for name, reason in (
+        ("nope.png", "missing_file"),
+        ("empty.png", "empty_file"),
+        ("big.png", "file_too_large"),
+    ):
         with pytest.raises(PhotoRejected) as info:
             read_photo_bytes(str(root / name), max_bytes=100)
         assert info.value.reason == reason

@@ -1,7 +1,13 @@
 import numpy as np
 import pytest
 
-from idphoto.faces.align import align_face, eye_distance, five_points, id_framing_matrix, transform_points
+from idphoto.faces.align import (
+    align_face,
+    eye_distance,
+    five_points,
+    id_framing_matrix,
+    transform_points,
+)
 
 # Five landmarks of a level face: eyes 40 px apart at y=100, mouth 45 px below.
 LEVEL = np.array([[180.0, 100], [220, 100], [200, 125], [185, 145], [215, 145]])

@@ -1,0 +1,127 @@
+"""`idphoto licence classify`: shows how the licence policy judges licence strings."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING
+
+from idphoto import config
+from idphoto.errors import UserError
+
+if TYPE_CHECKING:
+    from idphoto.licences import Decision
+
+_FALLBACK_USE = "research"  # when configs/ingest.yaml does not name a `default_use`
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds the `licence` subcommand and its `classify` action."""
+    parser = subparsers.add_parser(
+        "licence",
+        help="normalise licence strings and judge them by the licence policy",
+        description="Normalise licence strings and judge them by the licence policy.",
+    )
+    actions = parser.add_subparsers(dest="licence_command", metavar="ACTION")
+    actions.required = True
+    classify = actions.add_parser(
+        "classify",
+        help="print the SPDX id, class and decision of each licence string",
+        description=(
+            "Print, per licence string and in order, its SPDX id, licence class, whether the "
+            "policy allows it for --use, the reject reason and the obligations. Reads one "
+            "string per line from stdin when none are given; an empty line is an (empty) licence."
+        ),
+    )
+    classify.add_argument(
+        "strings", nargs="*", metavar="STRING", help="licence strings as found at the source"
+    )
+    classify.add_argument(
+        "--use",
+        help=f"intended use (default: `default_use` of configs/ingest.yaml, else {_FALLBACK_USE})",
+    )
+    classify.add_argument("--json", action="store_true", help="print one JSON object per line")
+    classify.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="licence policy YAML (default: configs/licence_policy.yaml)",
+    )
+    classify.add_argument(
+        "--consent",
+        choices=("true", "false"),
+        help=(
+            "also apply the consent rules, as for a photo whose consent column holds this value "
+            "(default: judge the licence alone)"
+        ),
+    )
+    classify.set_defaults(func=_classify)
+
+
+def _classify(args: argparse.Namespace) -> int:
+    from idphoto.licences import load_policy
+
+    policy = load_policy(args.policy)
+    use = args.use if args.use is not None else _default_use()
+    try:
+        policy.check_use(use)
+    except UserError as err:
+        raise UserError(f"--use: {err}") from None
+    consent = None if args.consent is None else args.consent == "true"
+    strings = args.strings if args.strings else _stdin_lines()
+    try:
+        for text in strings:
+            if consent is None:
+                decision = policy.judge_licence(text, use)
+            else:
+                decision = policy.judge(text, use, consent)
+            print(_json_line(text, decision) if args.json else _text_line(text, decision))
+            sys.stdout.flush()  # one answer per line as it comes, for interactive and piped use
+    except BrokenPipeError:  # `... | head` closed the pipe: stop quietly, as Unix tools do
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def _default_use() -> str:
+    path = config.config_dir() / "ingest.yaml"
+    if not path.is_file():
+        return _FALLBACK_USE
+    use = config.read_yaml(path).get("default_use", _FALLBACK_USE)
+    if not isinstance(use, str):
+        raise config.ConfigError(f"'default_use' in {path} must be a string, got {use!r}")
+    return use
+
+
+def _stdin_lines() -> Iterator[str]:
+    if sys.stdin.isatty():
+        print("reading licence strings from stdin, one per line (Ctrl-D ends)", file=sys.stderr)
+    for line in sys.stdin:
+        yield line.removesuffix("\n").removesuffix("\r")
+
+
+def _json_line(text: str, decision: Decision) -> str:
+    return json.dumps(
+        {
+            "input": text,
+            "spdx": decision.spdx,
+            "class": decision.licence_class,
+            "allowed": decision.allowed,
+            "reason": decision.reason,
+            "obligations": list(decision.obligations),
+        },
+        ensure_ascii=False,
+    )
+
+
+def _text_line(text: str, decision: Decision) -> str:
+    # Fixed widths keep streamed lines aligned without reading all input first.
+    verdict = "ALLOW" if decision.allowed else "REJECT"
+    detail = _join(decision.obligations) if decision.allowed else decision.reason
+    spdx = decision.spdx or "-"
+    return f"{verdict:<7}{spdx:<22} {decision.licence_class:<22} {detail:<34} <- {text!r}"
+
+
+def _join(items: Iterable[str]) -> str:
+    return ",".join(items) or "-"

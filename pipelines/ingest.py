@@ -1,0 +1,244 @@
+"""Ingest job: manifest → licence decision → aligned faces → TFRecords + licence lineage.
+
+Run it through `idphoto ingest` (or `make ingest`), or directly:
+
+    python -m pipelines.ingest --manifest data/sample/manifest.csv --out data/ingested
+
+Flags not listed by `--help` go to Beam's `PipelineOptions` (`--runner`, `--project`, ...).
+Without `--runner` the job runs on Beam's DirectRunner in multi-processing mode on every core.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+from collections.abc import Sequence
+
+import apache_beam as beam
+from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from idphoto.config import parse_override
+from idphoto.data import lineage, outputs, tfds_layout
+from idphoto.data.ingest_config import IngestConfig, load_ingest_config
+from idphoto.data.manifest import count_rows, manifest_root
+from idphoto.data.transforms import (
+    METRICS_NAMESPACE,
+    REJECTED,
+    CountLineageFn,
+    Deduplicate,
+    JudgeLicenceFn,
+    PreparePhotoFn,
+    ReadManifest,
+    RejectDuplicateIds,
+    holdout_split,
+)
+from idphoto.errors import UserError
+from idphoto.licences import Policy, load_policy
+from pipelines.ingest_flags import build_parser
+
+
+def run(argv: Sequence[str] | None = None) -> dict:
+    """Runs the ingest job and returns its report.
+
+    Args:
+        argv: command-line arguments; unknown ones are passed to Beam's `PipelineOptions`.
+
+    Raises:
+        UserError: on bad flags, a malformed manifest or an unwritable output folder, before any
+            photo is processed.
+    """
+    args, beam_args = build_parser().parse_known_args(argv)
+    cfg = load_ingest_config(args.config, dict(parse_override(s) for s in args.set))
+    policy = load_policy(args.policy)
+    use = args.use or cfg.default_use
+    policy.check_use(use)
+    opted_out = _read_opt_out(args.exclude)
+    rows_in = count_rows(args.manifest)  # fails on a malformed manifest before any work
+    staging = outputs.prepare_staging(args.out, args.overwrite)
+    try:
+        started = time.monotonic()
+        options = pipeline_options(beam_args)
+        with beam.Pipeline(options=options) as pipeline:
+            build_pipeline(pipeline, args.manifest, staging, cfg, policy, use, opted_out)
+        counters = _counters(pipeline.result)
+        splits = outputs.finish_dataset(
+            staging, cfg.output.dataset_name, cfg.align.resolution, cfg.align.image_format, use
+        )
+        summary = outputs.lineage_summary(staging)
+        if summary["rows"] != rows_in:  # the job's central promise: nothing is lost silently
+            raise RuntimeError(f"lineage has {summary['rows']} rows for {rows_in} manifest rows")
+        report = {
+            "manifest": os.path.abspath(args.manifest),
+            "use": use,
+            "policy": args.policy or "configs/licence_policy.yaml",
+            "policy_sha256": policy.digest,
+            "rows_in": rows_in,
+            "rows_out": summary["rows"],
+            "by_decision": outputs.counters_by_prefix(counters, "decision")
+            or summary["by_decision"],
+            "by_reason": outputs.counters_by_prefix(counters, "reason") or summary["by_reason"],
+            "by_class": outputs.counters_by_prefix(counters, "class") or summary["by_class"],
+            "splits": splits,
+            "runner": options.get_all_options()["runner"] or "DirectRunner",
+            "options": _options_for_report(options),
+            "config": _as_dict(cfg),
+            "elapsed_seconds": round(time.monotonic() - started, 3),
+        }
+        outputs.write_report(staging, report)
+        outputs.publish(staging, args.out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return report
+
+
+def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
+    """Returns Beam options; without `--runner`, the DirectRunner on every core."""
+    args = list(beam_args)
+    if not any(a == "--runner" or a.startswith("--runner=") for a in args):
+        args += [
+            "--runner=DirectRunner",
+            "--direct_running_mode=multi_processing",
+            f"--direct_num_workers={os.cpu_count() or 1}",
+        ]
+    if not any(a.startswith("--default_sdk_harness_log_level") for a in args):
+        # Workers log every INFO line of the SDK harness by default; keep our progress lines only.
+        args += [
+            "--default_sdk_harness_log_level=WARNING",
+            '--sdk_harness_log_level_overrides={"idphoto": "INFO"}',
+        ]
+    return PipelineOptions(args)
+
+
+def build_pipeline(
+    pipeline: beam.Pipeline,
+    manifest: str,
+    out_dir: str,
+    cfg: IngestConfig,
+    policy: Policy,
+    use: str,
+    opted_out: frozenset[str],
+) -> None:
+    """Adds the ingest steps to `pipeline`, writing into `out_dir`."""
+    rows = pipeline | "ReadManifest" >> ReadManifest(manifest)
+    ids = rows | "RejectDuplicateIds" >> RejectDuplicateIds()
+    judged = ids.unique | "JudgeLicence" >> beam.ParDo(
+        JudgeLicenceFn(policy, use, opted_out)
+    ).with_outputs(REJECTED, main="allowed")
+    prepared = judged.allowed | "PreparePhoto" >> beam.ParDo(
+        PreparePhotoFn(manifest_root(manifest), cfg, opted_out)
+    ).with_outputs(REJECTED, main="prepared")
+    deduped = prepared.prepared | "Deduplicate" >> Deduplicate(
+        cfg.dedup.hash_size**2, cfg.dedup.max_distance
+    )
+    accepted = deduped["kept"] | "AssignSplit" >> beam.Map(
+        lambda r: {**r, "split": holdout_split(r["id"], cfg.split.salt, cfg.split.holdout_percent)}
+    )
+    _ = accepted | "WriteExamples" >> WriteExamples(out_dir, cfg)
+    accepted_rows = accepted | "AcceptedLineage" >> beam.Map(
+        lambda r: lineage.lineage_row(r, lineage.ACCEPTED, "ok")
+    )
+    _ = (
+        (accepted_rows, ids[REJECTED], judged[REJECTED], prepared[REJECTED], deduped[REJECTED])
+        | "AllLineageRows" >> beam.Flatten()
+        | "CountLineage" >> beam.ParDo(CountLineageFn())
+        | "WriteLineage"
+        >> beam.io.WriteToParquet(
+            file_path_prefix=os.path.join(out_dir, "lineage"),
+            schema=lineage.SCHEMA,
+            file_name_suffix=".parquet",
+            num_shards=1,
+            shard_name_template="",
+        )
+    )
+
+
+class WriteExamples(beam.PTransform):
+    """Serialises accepted records as TFDS examples and writes one set of shards per split."""
+
+    def __init__(self, out_dir: str, cfg: IngestConfig):
+        super().__init__()
+        self._out_dir = out_dir
+        self._cfg = cfg
+
+    def expand(self, accepted):
+        splits = accepted | "BySplit" >> beam.Partition(
+            lambda r, _: tfds_layout.SPLITS.index(r["split"]), len(tfds_layout.SPLITS)
+        )
+        for split, records in zip(tfds_layout.SPLITS, splits, strict=True):
+            _ = (
+                records
+                | f"Serialize{split.title()}" >> beam.ParDo(_SerializeFn(self._cfg))
+                | f"Write{split.title()}"
+                >> beam.io.WriteToTFRecord(
+                    tfds_layout.shard_prefix(self._out_dir, self._cfg.output.dataset_name, split),
+                    num_shards=self._cfg.output.num_shards,
+                )
+            )
+        return accepted.pipeline | "ExamplesWritten" >> beam.Create([None])
+
+
+class _SerializeFn(beam.DoFn):
+    """Encodes a record with the dataset's TFDS feature spec."""
+
+    def __init__(self, cfg: IngestConfig):
+        self._cfg = cfg
+        self._features = None
+
+    def setup(self):
+        self._features = tfds_layout.features(
+            self._cfg.align.resolution, self._cfg.align.image_format
+        )
+
+    def process(self, record):
+        yield self._features.serialize_example(tfds_layout.example(record))
+
+
+def _read_opt_out(path: str | None) -> frozenset[str]:
+    if not path:
+        return frozenset()
+    try:
+        with open(path, encoding="utf-8") as handle:
+            entries = (line.strip() for line in handle)
+            return frozenset(e for e in entries if e and not e.startswith("#"))
+    except OSError as err:
+        raise UserError(f"cannot read --exclude {path}: {err.strerror}") from None
+
+
+def _counters(result) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    query = result.metrics().query(MetricsFilter().with_namespace(METRICS_NAMESPACE))
+    for counter in query["counters"]:
+        value = counter.committed if counter.committed is not None else counter.attempted
+        totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + (value or 0)
+    return totals
+
+
+def _options_for_report(options: PipelineOptions) -> dict:
+    return {k: v for k, v in options.get_all_options(drop_default=True).items()}
+
+
+def _as_dict(cfg: IngestConfig) -> dict:
+    from idphoto.config import to_dict
+
+    return to_dict(cfg)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Runs the job from the command line and prints its summary."""
+    logging.getLogger().setLevel(logging.WARNING)
+    try:
+        report = run(argv)
+    except UserError as err:
+        print(f"idphoto ingest: error: {err}", file=sys.stderr)
+        return 2
+    print(outputs.format_summary(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+import dataclasses
+from typing import Literal
+
+import pytest
+
+from idphoto import config
+from idphoto.config import ConfigError
+from idphoto.data.ingest_config import load_ingest_config
+
+
+@dataclasses.dataclass(frozen=True)
+class Inner:
+    size: int
+    kind: Literal["a", "b"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Outer:
+    name: str
+    inner: Inner
+    rates: tuple[float, ...] = ()
+    extra: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def _write(tmp_path, text):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_nested_yaml_becomes_frozen_dataclasses(tmp_path):
+    path = _write(tmp_path, "name: x\ninner: {size: 3, kind: a}\nrates: [1, 2.5]\nextra: {k: 1}\n")
+    loaded = config.load(Outer, path)
+    assert loaded == Outer("x", Inner(3, "a"), (1.0, 2.5), {"k": 1})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        loaded.name = "y"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\ninner: {size: 3, kind: a, colour: red}\n", "unknown key 'inner.colour'"),
+        ("name: x\ninner: {size: three, kind: a}\n", "'inner.size' must be an integer"),
+        ("name: x\ninner: {size: 3, kind: c}\n", "'inner.kind' must be one of"),
+        ("name: x\ninner: {kind: a}\n", "missing key 'inner.size'"),
+        ("name: x\ninner: {size: true, kind: a}\n", "'inner.size' must be an integer"),
+        ("name: [x]\ninner: {size: 1, kind: a}\n", "'name' must be a string"),
+    ],
+)
+def test_bad_values_fail_with_the_key_name(tmp_path, text, message):
+    with pytest.raises(ConfigError, match=message):
+        config.load(Outer, _write(tmp_path, text))
+
+
+def test_overrides_are_applied_before_validation(tmp_path):
+    path = _write(tmp_path, "name: x\ninner: {size: 3, kind: a}\n")
+    key, value = config.parse_override("inner.size=64")
+    assert config.load(Outer, path, {key: value}).inner.size == 64
+    with pytest.raises(ConfigError, match="unknown key 'inner.sise'"):
+        config.load(Outer, path, {"inner.sise": 1})
+
+
+def test_override_without_equals_sign_is_refused():
+    with pytest.raises(ConfigError, match="key=value"):
+        config.parse_override("inner.size")
+
+
+def test_invalid_yaml_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        config.load(Outer, _write(tmp_path, "name: [unclosed\n"))
+
+
+def test_project_ingest_config_loads():
+    cfg = load_ingest_config()
+    assert cfg.align.resolution > 0 and cfg.default_use in ("research", "commercial")
+    assert config.to_dict(cfg)["align"]["resolution"] == cfg.align.resolution
