@@ -12,17 +12,17 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
 
 import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from idphoto.config import parse_override
-from idphoto.data import lineage, outputs, tfds_layout
+from idphoto.data import lineage, outputs, publish, tfds_layout
 from idphoto.data.ingest_config import IngestConfig, load_ingest_config
 from idphoto.data.manifest import count_rows, manifest_root
 from idphoto.data.transforms import (
@@ -58,7 +58,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
     policy.check_use(use)
     opted_out = _read_opt_out(args.exclude)
     rows_in = count_rows(args.manifest)  # fails on a malformed manifest before any work
-    staging = outputs.prepare_staging(args.out, args.overwrite)
+    staging = publish.prepare_staging(args.out, args.overwrite)
     try:
         started = time.monotonic()
         options = pipeline_options(beam_args)
@@ -72,7 +72,9 @@ def run(argv: Sequence[str] | None = None) -> dict:
         if summary["rows"] != rows_in:  # the job's central promise: nothing is lost silently
             raise RuntimeError(f"lineage has {summary['rows']} rows for {rows_in} manifest rows")
         report = {
-            "manifest": os.path.abspath(args.manifest),
+            "manifest": args.manifest
+            if publish.is_remote(args.manifest)
+            else os.path.abspath(args.manifest),
             "use": use,
             "policy": args.policy or "configs/licence_policy.yaml",
             "policy_sha256": policy.digest,
@@ -89,9 +91,9 @@ def run(argv: Sequence[str] | None = None) -> dict:
             "elapsed_seconds": round(time.monotonic() - started, 3),
         }
         outputs.write_report(staging, report)
-        outputs.publish(staging, args.out)
+        publish.publish(staging, args.out)
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        publish.discard(staging)
         raise
     return report
 
@@ -148,7 +150,7 @@ def build_pipeline(
         | "CountLineage" >> beam.ParDo(CountLineageFn())
         | "WriteLineage"
         >> beam.io.WriteToParquet(
-            file_path_prefix=os.path.join(out_dir, "lineage"),
+            file_path_prefix=FileSystems.join(out_dir, "lineage"),
             schema=lineage.SCHEMA,
             file_name_suffix=".parquet",
             num_shards=1,

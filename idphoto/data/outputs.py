@@ -1,62 +1,19 @@
-"""Finishing the ingest output: report, attribution, TFDS metadata and the atomic publish."""
+"""Finishing the ingest output: TFDS metadata, ATTRIBUTION.md and the ingest report."""
 
 from __future__ import annotations
 
 import collections
 import json
-import os
-import shutil
-import uuid
+import posixpath
 from collections.abc import Iterable
 from typing import Any
 
 from idphoto.data import lineage, tfds_layout
-from idphoto.errors import UserError
+from apache_beam.io.filesystems import FileSystems
 
 LINEAGE_FILE = "lineage.parquet"
 ATTRIBUTION_FILE = "ATTRIBUTION.md"
 REPORT_FILE = "ingest_report.json"
-_STAGING_MARK = ".partial-"
-
-
-def prepare_staging(out: str, overwrite: bool) -> str:
-    """Checks `out` can be (re)written and returns a fresh staging folder beside it.
-
-    Staging folders left by killed runs are removed first; they never hold a complete dataset.
-    """
-    out = os.path.abspath(out)
-    if os.path.exists(out) and not overwrite:
-        raise UserError(f"--out {out} already exists; pass --overwrite to replace it")
-    parent = os.path.dirname(out)
-    try:
-        os.makedirs(parent, exist_ok=True)
-    except OSError as err:
-        raise UserError(f"cannot create {parent}: {err.strerror}") from None
-    if not os.access(parent, os.W_OK):
-        raise UserError(f"--out folder {parent} is not writable")
-    prefix = os.path.basename(out) + _STAGING_MARK
-    for name in os.listdir(parent):
-        if name.startswith(prefix):
-            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
-    staging = os.path.join(parent, f"{prefix}{uuid.uuid4().hex[:8]}")
-    os.makedirs(staging)
-    return staging
-
-
-def publish(staging: str, out: str) -> None:
-    """Moves a complete staging folder to `out`, replacing an older dataset there.
-
-    Each rename is atomic, so at any moment `out` is either the old complete dataset, absent,
-    or the new complete dataset.
-    """
-    out = os.path.abspath(out)
-    retired = None
-    if os.path.exists(out):
-        retired = f"{out}{_STAGING_MARK}old-{uuid.uuid4().hex[:8]}"
-        os.rename(out, retired)
-    os.rename(staging, out)
-    if retired:
-        shutil.rmtree(retired, ignore_errors=True)
 
 
 def finish_dataset(
@@ -74,17 +31,14 @@ def finish_dataset(
     split_counts = tfds_layout.write_metadata(
         staging, dataset_name, resolution, image_format, description
     )
-    table = lineage.read_lineage(os.path.join(staging, LINEAGE_FILE))
-    with open(os.path.join(staging, ATTRIBUTION_FILE), "w", encoding="utf-8") as handle:
-        handle.write(lineage.attribution_markdown(table, dataset_name))
+    table = read_lineage_table(staging)
+    _write_text(_join(staging, ATTRIBUTION_FILE), lineage.attribution_markdown(table, dataset_name))
     return split_counts
 
 
 def lineage_summary(staging: str) -> dict[str, Any]:
     """Counts the lineage rows by decision, reason and licence class."""
-    table = lineage.read_lineage(
-        os.path.join(staging, LINEAGE_FILE), ["decision", "reason", "class"]
-    )
+    table = read_lineage_table(staging, ["decision", "reason", "class"])
     rows = table.to_pylist()
     return {
         "rows": len(rows),
@@ -103,9 +57,7 @@ def counters_by_prefix(counters: dict[str, int], prefix: str) -> dict[str, int]:
 
 def write_report(staging: str, report: dict[str, Any]) -> None:
     """Writes ingest_report.json."""
-    with open(os.path.join(staging, REPORT_FILE), "w", encoding="utf-8") as handle:
-        json.dump(report, handle, indent=2, sort_keys=True)
-        handle.write("\n")
+    _write_text(_join(staging, REPORT_FILE), json.dumps(report, indent=2, sort_keys=True) + "\n")
 
 
 def format_summary(report: dict[str, Any]) -> str:
@@ -125,3 +77,20 @@ def format_summary(report: dict[str, Any]) -> str:
 
 def _count(values: Iterable[str]) -> dict[str, int]:
     return dict(sorted(collections.Counter(values).items()))
+
+
+def read_lineage_table(folder: str, columns: list[str] | None = None):
+    """Reads the lineage of a dataset folder (local or on an object store)."""
+    with FileSystems.open(_join(folder, LINEAGE_FILE), compression_type="uncompressed") as handle:
+        return lineage.read_lineage(handle, columns)
+
+
+def _write_text(path: str, text: str) -> None:
+    with FileSystems.create(
+        path, mime_type="text/plain", compression_type="uncompressed"
+    ) as handle:
+        handle.write(text.encode("utf-8"))
+
+
+def _join(folder: str, name: str) -> str:
+    return posixpath.join(folder, name) if "://" in folder else FileSystems.join(folder, name)

@@ -130,6 +130,10 @@ class PreparePhotoFn(beam.DoFn):
         except PhotoRejected as rejected:
             yield _reject(row, rejected.reason, rejected.detail)
             return
+        except Exception as err:  # hostile input can break a library; it must not stop the job
+            _LOG.warning("photo %s could not be processed", row["id"], exc_info=True)
+            yield _reject(row, "processing_error", f"{type(err).__name__}: {err}"[:200])
+            return
         self._log_progress()
         yield {
             **row,

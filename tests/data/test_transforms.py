@@ -174,3 +174,32 @@ def test_holdout_split_is_stable_and_near_the_configured_share():
     assert splits == [holdout_split(f"photo-{i}", "salt", 10) for i in range(5000)]
     assert 0.08 < splits.count("test") / len(splits) < 0.12
     assert holdout_split("x", "salt", 0) == "train" and holdout_split("x", "salt", 100) == "test"
+
+
+class _BrokenDetector:
+    def detect(self, image):
+        raise RuntimeError("detector exploded")
+
+
+class _PrepareWithBrokenDetector(PreparePhotoFn):
+    def setup(self):
+        self._detector = _BrokenDetector()
+
+
+def test_an_unexpected_failure_rejects_the_photo_instead_of_stopping_the_job(tmp_path):
+    (tmp_path / "a.png").write_bytes(_png(np.full((128, 128, 3), 99, np.uint8)))
+    cfg = load_ingest_config()
+    with TestPipeline() as p:
+        out = (
+            p
+            | beam.Create([_row("a", 1, path="a.png")])
+            | beam.ParDo(_PrepareWithBrokenDetector(str(tmp_path), cfg, frozenset())).with_outputs(
+                REJECTED, main="ok"
+            )
+        )
+        assert_that(out.ok, equal_to([]))
+        assert_that(
+            out[REJECTED] | beam.Map(lambda r: (r["id"], r["reason"], r["detail"])),
+            equal_to([("a", "processing_error", "RuntimeError: detector exploded")]),
+            label="rejected",
+        )
