@@ -8,8 +8,9 @@ import posixpath
 from collections.abc import Iterable
 from typing import Any
 
-from idphoto.data import lineage, tfds_layout
 from apache_beam.io.filesystems import FileSystems
+
+from idphoto.data import lineage, tfds_layout
 
 LINEAGE_FILE = "lineage.parquet"
 ATTRIBUTION_FILE = "ATTRIBUTION.md"
