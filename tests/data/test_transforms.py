@@ -203,3 +203,44 @@ def test_an_unexpected_failure_rejects_the_photo_instead_of_stopping_the_job(tmp
             equal_to([("a", "processing_error", "RuntimeError: detector exploded")]),
             label="rejected",
         )
+
+
+def test_opt_out_by_sha256_rejects_the_photo_after_reading_it(tmp_path):
+    import hashlib
+
+    data = _png(np.full((128, 128, 3), 50, np.uint8))
+    (tmp_path / "a.png").write_bytes(data)
+    digest = hashlib.sha256(data).hexdigest()
+    cfg = load_ingest_config()
+    with TestPipeline() as p:
+        out = (
+            p
+            | beam.Create([_row("a", 1, path="a.png", landmarks=json.dumps(LANDMARKS))])
+            | beam.ParDo(PreparePhotoFn(str(tmp_path), cfg, frozenset({digest}))).with_outputs(
+                REJECTED, main="ok"
+            )
+        )
+        assert_that(out.ok, equal_to([]))
+        assert_that(
+            out[REJECTED] | beam.Map(lambda r: (r["id"], r["reason"], r["sha256"])),
+            equal_to([("a", "opted_out", digest)]),
+            label="rejected",
+        )
+
+
+def test_opt_out_by_source_url_rejects_before_reading():
+    row = _row("x", 1, source_url="https://flickr.com/photos/1")
+    with TestPipeline() as p:
+        out = (
+            p
+            | beam.Create([row])
+            | beam.ParDo(
+                JudgeLicenceFn(
+                    load_policy(), "research", frozenset({"https://flickr.com/photos/1"})
+                )
+            ).with_outputs(REJECTED, main="allowed")
+        )
+        assert_that(out.allowed, equal_to([]))
+        assert_that(
+            out[REJECTED] | beam.Map(lambda r: r["reason"]), equal_to(["opted_out"]), label="rej"
+        )

@@ -10,7 +10,6 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from idphoto.data.sample import write_sample_dataset
 from idphoto.errors import UserError
 from pipelines import ingest
 
@@ -19,10 +18,8 @@ IN_MEMORY = ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory):
-    """One full cycle of the sample licence mix, the duplicates and the two real portraits."""
-    root = tmp_path_factory.mktemp("sample")
-    return write_sample_dataset(str(root / "sample"), n=13, seed=0)
+def sample(sample_manifest):
+    return sample_manifest
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,90 @@
+"""Shared fixtures: the sample data ingested once per session, and a real MLflow server."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def sample_manifest(tmp_path_factory):
+    """One full cycle of the sample licence mix, the duplicates and the two real portraits."""
+    from idphoto.data.sample import write_sample_dataset
+
+    root = tmp_path_factory.mktemp("sample")
+    return write_sample_dataset(str(root / "sample"), n=13, seed=0)
+
+
+@pytest.fixture(scope="session")
+def ingested_research(sample_manifest, tmp_path_factory):
+    """The sample data ingested for research use (in-memory runner: quick to start)."""
+    from pipelines import ingest
+
+    out = str(tmp_path_factory.mktemp("ingested") / "research")
+    ingest.run(
+        ["--manifest", sample_manifest, "--out", out, "--use", "research",
+         "--runner=DirectRunner", "--direct_running_mode=in_memory"]
+    )  # fmt: skip
+    return out
+
+
+def free_port() -> int:
+    """Returns a TCP port on the loopback interface that is free right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real `mlflow server` on a free loopback port, with SQLite and a local artifact store."""
+    root = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "mlflow", "server",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
+            "--artifacts-destination", str(root / "artifacts"),
+            "--workers", "1",
+        ],
+        stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    uri = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError(f"mlflow server did not start: {(root / 'server.log').read_text()}")
+        time.sleep(0.5)
+    yield uri
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture
+def tracking(mlflow_server, monkeypatch):
+    """Points MLflow (this process and its children) at the test server."""
+    import mlflow
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
+    mlflow.set_tracking_uri(mlflow_server)
+    yield mlflow_server
+    mlflow.set_tracking_uri(None)
