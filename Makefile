@@ -11,8 +11,11 @@ MANIFEST ?= $(DATA)/sample/manifest.csv
 USE ?= research
 INGESTED ?= $(DATA)/ingested-$(USE)
 BEAM_ARGS ?=
+TRAIN_CONFIG ?= configs/train/dcgan64.yaml
+STEPS ?=
+TRAIN_ARGS ?=
 
-.PHONY: setup sample-data ingest demo test lint format clean
+.PHONY: setup sample-data ingest train demo test lint format clean
 
 setup: $(VENV)/.installed
 
@@ -28,8 +31,17 @@ $(DATA)/sample/manifest.csv: | $(VENV)/.installed
 sample-data: setup
 	$(IDPHOTO) sample-data --out $(DATA)/sample --n $(SAMPLE_N) --overwrite
 
-ingest: setup $(if $(filter $(DATA)/sample/manifest.csv,$(MANIFEST)),$(DATA)/sample/manifest.csv)
+SAMPLE_IF_DEFAULT := $(if $(filter $(DATA)/sample/manifest.csv,$(MANIFEST)),$(DATA)/sample/manifest.csv)
+
+ingest: setup $(SAMPLE_IF_DEFAULT)
 	$(IDPHOTO) ingest --manifest $(MANIFEST) --out $(INGESTED) --use $(USE) --overwrite $(BEAM_ARGS)
+
+# Training needs an ingested dataset; it is built once if missing (`make ingest` rebuilds it).
+$(INGESTED)/dataset_info.json: | $(VENV)/.installed $(SAMPLE_IF_DEFAULT)
+	$(IDPHOTO) ingest --manifest $(MANIFEST) --out $(INGESTED) --use $(USE) --overwrite $(BEAM_ARGS)
+
+train: setup $(INGESTED)/dataset_info.json
+	$(IDPHOTO) train --data $(INGESTED) --config $(TRAIN_CONFIG) $(if $(STEPS),--steps $(STEPS)) $(TRAIN_ARGS)
 
 demo: ingest
 

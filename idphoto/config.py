@@ -181,6 +181,16 @@ def to_dict(obj: Any) -> Any:
     return obj
 
 
+def flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    """Flattens nested mappings into `{"a.b.c": value}` (lists stay values)."""
+    if not isinstance(data, typing.Mapping):
+        return {prefix: data}
+    flat: dict[str, Any] = {}
+    for key, child in data.items():
+        flat.update(flatten(child, f"{prefix}.{key}" if prefix else str(key)))
+    return flat
+
+
 def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
     node = data
     parts = dotted.split(".")

@@ -57,6 +57,18 @@ def eye_distance(points: np.ndarray) -> float:
     return float(np.hypot(*(points[1] - points[0])))
 
 
+def head_height(points: np.ndarray) -> float:
+    """Estimates the crown-to-chin height of a face from five landmarks, in their pixels.
+
+    The larger of the estimates from the eye-centre distance and the eye-to-mouth distance.
+    """
+    eye_to_mouth = (points[3] + points[4]) / 2 - (points[0] + points[1]) / 2
+    return max(
+        _HEAD_PER_EYE_DISTANCE * eye_distance(points),
+        _HEAD_PER_EYE_TO_MOUTH * float(np.hypot(*eye_to_mouth)),
+    )
+
+
 def id_framing_matrix(
     points: np.ndarray, resolution: int, head_height_share: float, eye_line_from_top: float
 ) -> np.ndarray:
@@ -78,11 +90,7 @@ def id_framing_matrix(
     across = eye_to_eye - np.array([-eye_to_mouth[1], eye_to_mouth[0]])
     across /= np.hypot(*across)
     down = np.array([-across[1], across[0]])
-    head_height = max(
-        _HEAD_PER_EYE_DISTANCE * np.hypot(*eye_to_eye),
-        _HEAD_PER_EYE_TO_MOUTH * np.hypot(*eye_to_mouth),
-    )
-    scale = head_height_share * resolution / head_height
+    scale = head_height_share * resolution / head_height(points)
     rotation = np.stack([across, down])  # rows: output x and y axes in source coordinates
     linear = scale * rotation
     target = np.array([resolution / 2, eye_line_from_top * resolution])

@@ -1,0 +1,79 @@
+"""The `idphoto train` session: devices, strategy, run folder, MLflow run, then training."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import keras
+import mlflow
+import tensorflow as tf
+
+from idphoto.training.config import TrainConfig
+from idphoto.training.data import open_ingested
+from idphoto.training.strategy import configure_devices, describe, is_chief, make_strategy
+from idphoto.training.trainer import check_resumable, resolved_config, run_name, train
+
+_DATASET_ARTIFACTS = ("ingest_report.json", "lineage.parquet", "ATTRIBUTION.md")
+
+
+def run_training(
+    cfg: TrainConfig,
+    data: str,
+    out: str | None,
+    use: str | None,
+    dry_run: bool,
+    config_path: str,
+) -> int:
+    """Runs `idphoto train`; returns the exit code (0 done, 1 stopped by a signal)."""
+    configure_devices(cfg.runtime)  # before anything makes TensorFlow pick its devices
+    dataset = open_ingested(data, use)
+    _set_precision(cfg)
+    strategy = make_strategy(cfg.runtime)
+    info = describe(strategy)
+    resolved = resolved_config(cfg, info, dataset)
+    name = run_name(cfg, info["replicas"])
+    run_dir = out or os.path.join("runs", name)
+    print(json.dumps({"run_name": name, "run_dir": run_dir, **resolved}, indent=2, sort_keys=True))
+    if dry_run:
+        return 0
+    resuming = check_resumable(run_dir, resolved)
+    os.makedirs(run_dir, exist_ok=True)
+    if not is_chief():
+        result = train(cfg, dataset, strategy, run_dir, resolved)
+        return 0 if result.completed else 1
+
+    from idphoto.tracking.runs import check_tracking_server, log_params, start_or_resume_run
+
+    uri = check_tracking_server()
+    tags = {
+        "idphoto.config_file": config_path,
+        "idphoto.data": os.path.abspath(data),
+        "idphoto.use": dataset.use,
+        "idphoto.strategy": info["strategy"],
+        "idphoto.replicas": str(info["replicas"]),
+    }
+    with start_or_resume_run(run_dir, cfg.tracking.experiment, name, tags) as run:
+        log_params(resolved)
+        if not resuming:
+            for artifact in _DATASET_ARTIFACTS:
+                path = os.path.join(data, artifact)
+                if os.path.exists(path):
+                    mlflow.log_artifact(path, artifact_path="dataset")
+        print(f"MLflow run {run.info.run_id} on {uri} ({'resumed' if resuming else 'new'})")
+        result = train(cfg, dataset, strategy, run_dir, resolved)
+        mlflow.log_artifact(os.path.join(run_dir, "config.json"))
+    if not result.completed:
+        print(f"stopped at step {result.step}; run the same command again to resume")
+        return 1
+    print(f"done: step {result.step}, run {result.run_id}")
+    if result.last_grid:
+        print(f"latest sample grid: {result.last_grid}")
+    return 0
+
+
+def _set_precision(cfg: TrainConfig) -> None:
+    policy = cfg.runtime.precision
+    if policy == "auto":
+        policy = "mixed_float16" if tf.config.list_physical_devices("GPU") else "float32"
+    keras.mixed_precision.set_global_policy(policy)

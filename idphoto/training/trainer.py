@@ -1,0 +1,215 @@
+"""A training run: data → strategy → GAN → `fit` with callbacks → checkpoints and MLflow.
+
+Re-running the same command continues a killed run: the run folder holds the resolved config,
+the checkpoints (models, optimizers, EMA, step, RNG stream position) and the MLflow run id.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import random
+
+import keras
+import mlflow
+import numpy as np
+import tensorflow as tf
+
+from idphoto import config as config_io
+from idphoto.errors import UserError
+from idphoto.training import callbacks as cb
+from idphoto.training.config import TrainConfig
+from idphoto.training.data import IngestedDataset, held_out_images, training_batches
+from idphoto.training.evaluation import Evaluator
+from idphoto.training.export import export_generator
+from idphoto.training.strategy import describe, is_chief, make_strategy
+
+CONFIG_FILE = "config.json"
+# Keys that may change when a run is resumed: extending a run is the point of resuming it.
+_RESUMABLE_CHANGES = ("schedule.steps",)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """How a run ended."""
+
+    run_dir: str
+    run_id: str | None
+    step: int
+    completed: bool  # False when stopped by a signal before the last step
+    last_grid: str | None
+    metrics: dict
+
+
+def run_name(cfg: TrainConfig, replicas: int) -> str:
+    """Builds a run name from the settings that matter, e.g. `dcgan64-bs64-lr2e-4-hinge`."""
+    lr = f"{cfg.optimizer.generator.learning_rate:.0e}".replace("e-0", "e-").replace("e+0", "e")
+    batch = cfg.data.batch_size_per_replica * replicas
+    return f"{cfg.name}-bs{batch}-lr{lr}-{cfg.loss.kind.replace('_', '')}"
+
+
+def resolved_config(cfg: TrainConfig, strategy_info: dict, dataset: IngestedDataset) -> dict:
+    """Returns the config as plain data plus what was derived from it, as saved and logged."""
+    return {
+        **config_io.to_dict(cfg),
+        "derived": {
+            "global_batch": cfg.data.batch_size_per_replica * strategy_info["replicas"],
+            "data": dataset.path,
+            "use": dataset.use,
+            **strategy_info,
+        },
+    }
+
+
+def check_resumable(run_dir: str, resolved: dict) -> bool:
+    """Whether `run_dir` holds an earlier run of this config (True) or nothing (False).
+
+    Raises:
+        UserError: the folder holds a run of a different config.
+    """
+    path = os.path.join(run_dir, CONFIG_FILE)
+    if not os.path.exists(path):
+        return False
+    with open(path, encoding="utf-8") as handle:
+        saved = json.load(handle)
+    before, now = config_io.flatten(saved), config_io.flatten(resolved)
+    changed = sorted(
+        key
+        for key in set(before) | set(now)
+        if before.get(key) != now.get(key) and key not in _RESUMABLE_CHANGES
+    )
+    if changed:
+        raise UserError(
+            f"{run_dir} holds a run with a different config ({', '.join(changed[:3])}); "
+            "use another --out or the same settings to resume it"
+        )
+    return True
+
+
+def train(
+    cfg: TrainConfig,
+    dataset: IngestedDataset,
+    strategy: tf.distribute.Strategy,
+    run_dir: str,
+    resolved: dict,
+) -> TrainResult:
+    """Trains (or resumes) the GAN and returns how the run ended."""
+    chief = is_chief()
+    os.makedirs(run_dir, exist_ok=True)
+    _seed_everything(cfg)
+    global_batch = resolved["derived"]["global_batch"]
+    batches = training_batches(dataset, cfg.model, cfg.data, global_batch, cfg.runtime.seed)
+
+    from idphoto.models import GAN, build_discriminator, build_generator
+
+    with strategy.scope():
+        generator = build_generator(cfg.model)
+        discriminator = build_discriminator(cfg.model)
+        gan = GAN(
+            generator,
+            discriminator,
+            latent_dim=cfg.model.latent_dim,
+            loss=cfg.loss,
+            augment=cfg.augment,
+            ema=cfg.ema,
+            global_batch_size=global_batch,
+            seed=cfg.runtime.seed,
+        )
+        gan.compile(d_optimizer=_adam(cfg, "discriminator"), g_optimizer=_adam(cfg, "generator"))
+        step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
+    checkpoint = tf.train.Checkpoint(gan=gan, step=step_counter)
+    # Only the chief's checkpoints are kept; other workers must still save (collective ops)
+    # and write to a scratch folder of their own.
+    folder = os.path.join(run_dir, "checkpoints" if chief else f".worker-scratch-{_task_index()}")
+    manager = tf.train.CheckpointManager(
+        checkpoint, folder, max_to_keep=cfg.schedule.keep_checkpoints
+    )
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+    first_step = int(step_counter.numpy())
+    last_step = cfg.schedule.steps
+
+    def save(step: int) -> None:
+        step_counter.assign(step)
+        manager.save(checkpoint_number=step)
+
+    if chief:
+        with open(os.path.join(run_dir, CONFIG_FILE), "w", encoding="utf-8") as handle:
+            json.dump(resolved, handle, indent=2, sort_keys=True)
+    run = mlflow.active_run() if chief else None
+    log = run is not None
+    latents = (
+        np.random.default_rng(cfg.runtime.seed)
+        .standard_normal((16, cfg.model.latent_dim))
+        .astype(np.float32)
+    )
+    evaluator = Evaluator(cfg, held_out_images(dataset, cfg.model, cfg.metrics.swd_samples))
+    grids = cb.SampleGrids(
+        first_step,
+        last_step,
+        cfg.schedule.sample_every,
+        lambda z: gan.generate(z).numpy(),
+        latents,
+        os.path.join(run_dir, "samples"),
+        log,
+    )
+    evaluation = cb.Evaluation(
+        first_step, last_step, cfg.schedule.eval_every, lambda: evaluator(gan.generate), log
+    )
+    stopper = cb.StopOnSignal(first_step, save)
+    if log and first_step == 0:
+        mlflow.log_metrics({f"reference_{k}": v for k, v in evaluator.reference().items()}, step=0)
+    if first_step < last_step:
+        gan.fit(
+            batches,
+            epochs=1,
+            steps_per_epoch=last_step - first_step,
+            verbose=0,
+            shuffle=False,  # the dataset shuffles itself
+            callbacks=[
+                cb.ProgressAndMetrics(first_step, last_step, cfg.schedule.log_every, log),
+                cb.Checkpoints(first_step, last_step, cfg.schedule.checkpoint_every, save),
+                grids,
+                evaluation,
+                stopper,
+            ],
+        )
+    completed = stopper.stopped_at is None
+    step = stopper.stopped_at or last_step
+    if completed and first_step < last_step and int(step_counter.numpy()) != last_step:
+        save(last_step)
+    if completed and chief:
+        export_generator(gan.ema_generator, run_dir, log)
+    return TrainResult(
+        run_dir=run_dir,
+        run_id=run.info.run_id if run else None,
+        step=step,
+        completed=completed,
+        last_grid=grids.last_path,
+        metrics=evaluation.latest,
+    )
+
+
+def _adam(cfg: TrainConfig, network: str) -> keras.optimizers.Optimizer:
+    settings = getattr(cfg.optimizer, network)
+    optimizer = keras.optimizers.Adam(
+        learning_rate=settings.learning_rate, beta_1=settings.beta_1, beta_2=settings.beta_2
+    )
+    if keras.mixed_precision.global_policy().name == "mixed_float16":
+        optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
+    return optimizer
+
+
+def _seed_everything(cfg: TrainConfig) -> None:
+    keras.utils.set_random_seed(cfg.runtime.seed)  # Python, NumPy and TensorFlow at once
+    random.seed(cfg.runtime.seed)
+    if cfg.runtime.deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def _task_index() -> int:
+    return int(json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0))
+
+
+__all__ = ["TrainResult", "check_resumable", "describe", "make_strategy", "run_name", "train"]

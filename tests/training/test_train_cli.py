@@ -1,0 +1,217 @@
+"""`idphoto train` end to end: config handling, MLflow tracking, resume, determinism, replicas."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+
+from idphoto.cli import main
+
+pytestmark = pytest.mark.slow
+SEED = "configs/train/seed_dcgan.yaml"
+# A few steps of the smallest model, with every side task firing more than once.
+QUICK = [
+    "--set", "data.batch_size_per_replica=4",
+    "--set", "schedule.log_every=2",
+    "--set", "schedule.sample_every=3",
+    "--set", "schedule.checkpoint_every=3",
+    "--set", "schedule.eval_every=3",
+    "--set", "metrics.swd_samples=8",
+    "--set", "metrics.compliance_samples=4",
+]  # fmt: skip
+
+
+def _train(args, env=None, timeout=600):
+    return subprocess.run(
+        [sys.executable, "-m", "idphoto", "train", *args],
+        capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def _run_record(run_dir):
+    with open(os.path.join(run_dir, "mlflow_run.json")) as handle:
+        return json.load(handle)["run_id"]
+
+
+def test_dry_run_prints_the_resolved_config_and_strategy(ingested_research, capsys):
+    code = main(["train", "--data", ingested_research, "--config", SEED, "--dry-run",
+                 "--set", "model.latent_dim=64"])  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert out["model"]["latent_dim"] == 64
+    assert out["derived"]["strategy"] == "MirroredStrategy" and out["derived"]["replicas"] >= 1
+    assert out["run_name"].startswith("seed-dcgan-bs32-lr1e-4")
+
+
+def test_unknown_key_and_bad_type_fail_in_one_line_naming_the_key(ingested_research, capsys):
+    assert (
+        main(["train", "--data", ingested_research, "--config", SEED, "--set", "model.colour=1"])
+        == 2
+    )
+    assert "unknown key 'model.colour'" in capsys.readouterr().err
+    assert (
+        main(["train", "--data", ingested_research, "--config", SEED, "--set", "data.mirror=3"])
+        == 2
+    )
+    assert "'data.mirror' must be true or false" in capsys.readouterr().err
+
+
+def test_missing_or_mismatched_dataset_stops_before_any_model_is_built(
+    ingested_research, tmp_path, capsys
+):
+    assert main(["train", "--data", str(tmp_path / "none"), "--config", SEED]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert (
+        main(["train", "--data", ingested_research, "--config", SEED, "--use", "commercial"]) == 2
+    )
+    assert "ingested for research use" in capsys.readouterr().err
+
+
+def test_a_run_logs_params_metrics_grids_and_a_model_with_a_signature(
+    ingested_research, tracking, tmp_path
+):
+    run_dir = str(tmp_path / "run")
+    done = _train(
+        ["--data", ingested_research, "--config", SEED, "--out", run_dir, "--steps", "6", *QUICK]
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    client = MlflowClient(tracking)
+    run = client.get_run(_run_record(run_dir))
+    assert run.data.params["model.architecture"] == "seed_dcgan"
+    assert run.data.params["derived.global_batch"] == "4"
+    assert run.data.tags["idphoto.use"] == "research"
+    history = [m.step for m in client.get_metric_history(run.info.run_id, "d_loss")]
+    assert history == [2, 4, 6]
+    assert {"swd", "id_compliance", "reference_id_compliance"} <= set(run.data.metrics)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"dataset", "config.json"} <= artifacts
+    assert os.path.exists(os.path.join(run_dir, "samples", "step-0000006.png"))
+    model = mlflow.keras.load_model(f"runs:/{run.info.run_id}/generator")
+    info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/generator")
+    assert info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"] == [-1, 100]
+    import numpy as np
+
+    images = np.asarray(model(np.zeros((2, 100), np.float32)))
+    assert images.shape == (2, 28, 28, 1) and np.abs(images).max() <= 1.0
+
+
+def test_killed_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(
+    ingested_research, tracking, tmp_path
+):
+    run_dir = str(tmp_path / "run")
+    args = ["--data", ingested_research, "--config", SEED, "--out", run_dir, "--steps", "400",
+            *QUICK, "--set", "schedule.checkpoint_every=10", "--set", "schedule.eval_every=1000",
+            "--set", "schedule.sample_every=1000"]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "idphoto", "train", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
+    deadline = time.monotonic() + 300
+    checkpoint = os.path.join(run_dir, "checkpoints", "ckpt-20.index")
+    while not os.path.exists(checkpoint) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    assert os.path.exists(checkpoint)
+    first_run_id = _run_record(run_dir)
+    resumed = _train(
+        args[: args.index("--steps")] + ["--steps", "60"] + args[args.index("--steps") + 2 :]
+    )
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "(resumed)" in resumed.stdout
+    assert _run_record(run_dir) == first_run_id
+    client = MlflowClient(tracking)
+    runs = client.search_runs([client.get_run(first_run_id).info.experiment_id])
+    assert [
+        r.info.run_id for r in runs if r.info.run_name == client.get_run(first_run_id).info.run_name
+    ] == [first_run_id]
+    steps = [m.step for m in client.get_metric_history(first_run_id, "d_loss")]
+    assert steps[-1] == 60 and min(steps) <= 20  # history before the kill is kept
+    first_logged_after_resume = [
+        line for line in resumed.stdout.splitlines() if line.startswith("step ")
+    ][0]
+    assert int(first_logged_after_resume.split()[1].split("/")[0]) > 20  # continued, not restarted
+
+
+def test_fixed_seed_with_op_determinism_gives_identical_losses(ingested_research, tmp_path):
+    losses = []
+    for name in ("a", "b"):
+        done = _train(
+            ["--data", ingested_research, "--config", SEED, "--out", str(tmp_path / name), "--steps", "4",
+             *QUICK, "--set", "runtime.deterministic=true", "--set", "schedule.eval_every=1000"],
+            env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/{name}.db"},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr[-3000:]
+        losses.append(
+            [
+                line.split("steps/s")[0].rsplit("  ", 1)[0]
+                for line in done.stdout.splitlines()
+                if line.startswith("step ")
+            ]
+        )
+    assert losses[0] and losses[0] == losses[1]
+
+
+def test_two_logical_cpu_devices_train_as_two_replicas(ingested_research, tmp_path):
+    done = _train(
+        ["--data", ingested_research, "--config", SEED, "--out", str(tmp_path / "r2"), "--steps", "2",
+         *QUICK, "--set", "runtime.cpu_devices=2", "--set", "schedule.eval_every=1000"],
+        env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/r2.db"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    resolved = json.loads(done.stdout[: done.stdout.index("\n}") + 2])
+    assert resolved["derived"]["replicas"] == 2 and resolved["derived"]["global_batch"] == 8
+
+
+def test_two_worker_processes_with_tf_config_complete_a_run(ingested_research, tmp_path):
+    from tests.conftest import free_port
+
+    cluster = {"worker": [f"127.0.0.1:{free_port()}", f"127.0.0.1:{free_port()}"]}
+    run_dir = str(tmp_path / "multi")
+    workers = []
+    for index in range(2):
+        tf_config = {"cluster": cluster, "task": {"type": "worker", "index": index}}
+        env = {**os.environ, "TF_CONFIG": json.dumps(tf_config),
+               "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/multi.db"}  # fmt: skip
+        workers.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "idphoto",
+                    "train",
+                    "--data",
+                    ingested_research,
+                    "--config",
+                    SEED,
+                    "--out",
+                    run_dir,
+                    "--steps",
+                    "3",
+                    *QUICK,
+                    "--set",
+                    "schedule.eval_every=1000",
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                env=env,
+            )  # fmt: skip
+        )
+    outputs = [w.communicate(timeout=600) for w in workers]
+    for worker, (_out, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err[-3000:]
+    chief_out = outputs[0][0]
+    resolved = json.loads(chief_out[: chief_out.index("\n}") + 2])
+    assert resolved["derived"]["strategy"] == "MultiWorkerMirroredStrategy"
+    assert resolved["derived"]["replicas"] == 2
+    assert os.path.exists(os.path.join(run_dir, "checkpoints", "ckpt-3.index"))
+    assert os.path.exists(os.path.join(run_dir, "generator.keras"))
