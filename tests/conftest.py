@@ -48,6 +48,7 @@ def mlflow_server(tmp_path_factory):
     """A real `mlflow server` on a free loopback port, with SQLite and a local artifact store."""
     root = tmp_path_factory.mktemp("mlflow")
     port = free_port()
+    log = open(root / "server.log", "w")  # noqa: SIM115 - open for the server's lifetime
     process = subprocess.Popen(
         [
             sys.executable, "-m", "mlflow", "server",
@@ -56,7 +57,7 @@ def mlflow_server(tmp_path_factory):
             "--artifacts-destination", str(root / "artifacts"),
             "--workers", "1",
         ],
-        stdout=open(root / "server.log", "w"), stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT,
     )  # fmt: skip
     uri = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -77,6 +78,7 @@ def mlflow_server(tmp_path_factory):
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+    log.close()
 
 
 @pytest.fixture

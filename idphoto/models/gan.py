@@ -186,7 +186,12 @@ class GAN(keras.Model):
         if self.ema_generator is not self.generator:
             self._update_ema()
         self.step_counter.assign_add(1)
-        return {metric.name: metric.result() for metric in self.metrics}
+        results = {metric.name: metric.result() for metric in self.metrics}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras reduces multi-worker step outputs with `reduce(MEAN, axis=0)`, which needs a
+            # leading axis; it comes back as the scalar mean.
+            results = {name: tf.reshape(value, [1]) for name, value in results.items()}
+        return results
 
     def _train_discriminator(self, real_images: tf.Tensor, step: tf.Tensor) -> None:
         batch = tf.shape(real_images)[0]

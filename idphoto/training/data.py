@@ -83,10 +83,12 @@ def training_batches(
     )
     if count * model.resolution**2 * model.channels * 4 <= _CACHE_LIMIT_BYTES:
         images = images.cache()  # small sets are decoded once and kept in memory
-    images = images.shuffle(
-        min(data.shuffle_buffer, count), seed=seed, reshuffle_each_iteration=True
+    # Repeat, then shuffle the endless stream once: every iterator over the result yields the
+    # same sequence, however many iterators Keras creates (a per-iteration reshuffle would make
+    # the order depend on that count).
+    images = images.repeat().shuffle(
+        min(data.shuffle_buffer, count), seed=seed, reshuffle_each_iteration=False
     )
-    images = images.repeat()
     if data.mirror:
         images = images.enumerate().map(
             lambda index, image: _mirror(image, index, seed), num_parallel_calls=tf.data.AUTOTUNE

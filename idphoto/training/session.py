@@ -49,6 +49,7 @@ def run_training(
     tags = {
         "idphoto.config_file": config_path,
         "idphoto.data": os.path.abspath(data),
+        "idphoto.run_dir": os.path.abspath(run_dir),
         "idphoto.use": dataset.use,
         "idphoto.strategy": info["strategy"],
         "idphoto.replicas": str(info["replicas"]),
@@ -63,6 +64,8 @@ def run_training(
         print(f"MLflow run {run.info.run_id} on {uri} ({'resumed' if resuming else 'new'})")
         result = train(cfg, dataset, strategy, run_dir, resolved)
         mlflow.log_artifact(os.path.join(run_dir, "config.json"))
+        if result.completed:
+            _log_final_checkpoint(run_dir)
     if not result.completed:
         print(f"stopped at step {result.step}; run the same command again to resume")
         return 1
@@ -70,6 +73,16 @@ def run_training(
     if result.last_grid:
         print(f"latest sample grid: {result.last_grid}")
     return 0
+
+
+def _log_final_checkpoint(run_dir: str) -> None:
+    """Logs the last checkpoint (models, optimizers, EMA, step) so the run can be continued
+    from MLflow alone."""
+    folder = os.path.join(run_dir, "checkpoints")
+    prefix = tf.train.latest_checkpoint(folder)
+    if prefix:
+        for path in [os.path.join(folder, "checkpoint"), *tf.io.gfile.glob(prefix + ".*")]:
+            mlflow.log_artifact(path, artifact_path="checkpoint")
 
 
 def _set_precision(cfg: TrainConfig) -> None:

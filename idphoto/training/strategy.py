@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 
@@ -21,13 +22,11 @@ def configure_devices(runtime: RuntimeConfig) -> None:
     if runtime.cpu_devices == 1 or tf.config.list_physical_devices("GPU"):
         return
     cpu = tf.config.list_physical_devices("CPU")[0]
-    try:
+    # Already initialised (e.g. a second run in one process): keep what is there.
+    with contextlib.suppress(RuntimeError):
         tf.config.set_logical_device_configuration(
             cpu, [tf.config.LogicalDeviceConfiguration()] * runtime.cpu_devices
         )
-    except RuntimeError:
-        # Already initialised (e.g. a second run in one process): keep what is there.
-        pass
 
 
 def make_strategy(runtime: RuntimeConfig) -> tf.distribute.Strategy:
@@ -66,10 +65,17 @@ def describe(strategy: tf.distribute.Strategy) -> dict:
     """Returns the strategy's name, replica count and devices, for logs and `--dry-run`."""
     devices = getattr(strategy.extended, "worker_devices", ())
     return {
-        "strategy": type(strategy).__name__,
+        "strategy": _public_name(strategy),
         "replicas": strategy.num_replicas_in_sync,
         "devices": list(devices),
     }
+
+
+def _public_name(strategy: tf.distribute.Strategy) -> str:
+    # TensorFlow's MultiWorkerMirroredStrategy is implemented by a class with another name.
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return "MultiWorkerMirroredStrategy"
+    return type(strategy).__name__
 
 
 def _tf_config_has_cluster() -> bool:

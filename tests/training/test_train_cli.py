@@ -90,11 +90,13 @@ def test_a_run_logs_params_metrics_grids_and_a_model_with_a_signature(
     assert history == [2, 4, 6]
     assert {"swd", "id_compliance", "reference_id_compliance"} <= set(run.data.metrics)
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-    assert {"dataset", "config.json"} <= artifacts
+    assert {"dataset", "config.json", "checkpoint"} <= artifacts
+    saved = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")}
+    assert "checkpoint/ckpt-6.index" in saved
     assert os.path.exists(os.path.join(run_dir, "samples", "step-0000006.png"))
     model = mlflow.keras.load_model(f"runs:/{run.info.run_id}/generator")
     info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/generator")
-    assert info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"] == [-1, 100]
+    assert list(info.signature.inputs.to_dict()[0]["tensor-spec"]["shape"]) == [-1, 100]
     import numpy as np
 
     images = np.asarray(model(np.zeros((2, 100), np.float32)))
@@ -129,10 +131,11 @@ def test_killed_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(
     assert "(resumed)" in resumed.stdout
     assert _run_record(run_dir) == first_run_id
     client = MlflowClient(tracking)
-    runs = client.search_runs([client.get_run(first_run_id).info.experiment_id])
-    assert [
-        r.info.run_id for r in runs if r.info.run_name == client.get_run(first_run_id).info.run_name
-    ] == [first_run_id]
+    experiment = client.get_run(first_run_id).info.experiment_id
+    same_folder = client.search_runs(
+        [experiment], filter_string=f"tags.`idphoto.run_dir` = '{os.path.abspath(run_dir)}'"
+    )
+    assert [r.info.run_id for r in same_folder] == [first_run_id]  # no second run
     steps = [m.step for m in client.get_metric_history(first_run_id, "d_loss")]
     assert steps[-1] == 60 and min(steps) <= 20  # history before the kill is kept
     first_logged_after_resume = [
@@ -145,8 +148,9 @@ def test_fixed_seed_with_op_determinism_gives_identical_losses(ingested_research
     losses = []
     for name in ("a", "b"):
         done = _train(
-            ["--data", ingested_research, "--config", SEED, "--out", str(tmp_path / name), "--steps", "4",
-             *QUICK, "--set", "runtime.deterministic=true", "--set", "schedule.eval_every=1000"],
+            ["--data", ingested_research, "--config", SEED, "--out", str(tmp_path / name),
+             "--steps", "4", *QUICK, "--set", "runtime.deterministic=true",
+             "--set", "schedule.eval_every=1000"],
             env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/{name}.db"},
         )  # fmt: skip
         assert done.returncode == 0, done.stderr[-3000:]
@@ -162,8 +166,9 @@ def test_fixed_seed_with_op_determinism_gives_identical_losses(ingested_research
 
 def test_two_logical_cpu_devices_train_as_two_replicas(ingested_research, tmp_path):
     done = _train(
-        ["--data", ingested_research, "--config", SEED, "--out", str(tmp_path / "r2"), "--steps", "2",
-         *QUICK, "--set", "runtime.cpu_devices=2", "--set", "schedule.eval_every=1000"],
+        ["--data", ingested_research, "--config", SEED, "--out", str(tmp_path / "r2"),
+         "--steps", "2", *QUICK, "--set", "runtime.cpu_devices=2",
+         "--set", "schedule.eval_every=1000"],
         env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/r2.db"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
