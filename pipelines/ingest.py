@@ -23,6 +23,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from idphoto.config import parse_override
 from idphoto.data import lineage, outputs, publish, tfds_layout
+from idphoto.data.digest import RecordDigestFn
 from idphoto.data.ingest_config import IngestConfig, load_ingest_config
 from idphoto.data.manifest import count_rows, manifest_root
 from idphoto.data.transforms import (
@@ -68,6 +69,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
         splits = outputs.finish_dataset(
             staging, cfg.output.dataset_name, cfg.align.resolution, cfg.align.image_format, use
         )
+        content = outputs.collect_digests(staging, tfds_layout.SPLITS)
         summary = outputs.lineage_summary(staging)
         if summary["rows"] != rows_in:  # the job's central promise: nothing is lost silently
             raise RuntimeError(f"lineage has {summary['rows']} rows for {rows_in} manifest rows")
@@ -85,6 +87,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
             "by_reason": outputs.counters_by_prefix(counters, "reason") or summary["by_reason"],
             "by_class": outputs.counters_by_prefix(counters, "class") or summary["by_class"],
             "splits": splits,
+            "content_sha256": content,
             "runner": options.get_all_options()["runner"] or "DirectRunner",
             "options": _options_for_report(options),
             "config": _as_dict(cfg),
@@ -172,13 +175,17 @@ class WriteExamples(beam.PTransform):
             lambda r, _: tfds_layout.SPLITS.index(r["split"]), len(tfds_layout.SPLITS)
         )
         for split, records in zip(tfds_layout.SPLITS, splits, strict=True):
+            examples = records | f"Serialize{split.title()}" >> beam.ParDo(_SerializeFn(self._cfg))
+            _ = examples | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
+                tfds_layout.shard_prefix(self._out_dir, self._cfg.output.dataset_name, split),
+                num_shards=self._cfg.output.num_shards,
+            )
             _ = (
-                records
-                | f"Serialize{split.title()}" >> beam.ParDo(_SerializeFn(self._cfg))
-                | f"Write{split.title()}"
-                >> beam.io.WriteToTFRecord(
-                    tfds_layout.shard_prefix(self._out_dir, self._cfg.output.dataset_name, split),
-                    num_shards=self._cfg.output.num_shards,
+                examples
+                | f"Digest{split.title()}" >> beam.CombineGlobally(RecordDigestFn())
+                | f"WriteDigest{split.title()}"
+                >> beam.io.WriteToText(
+                    outputs.digest_path(self._out_dir, split), num_shards=1, shard_name_template=""
                 )
             )
         return accepted.pipeline | "ExamplesWritten" >> beam.Create([None])

@@ -10,7 +10,7 @@ from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
-from idphoto.data import lineage, tfds_layout
+from idphoto.data import digest, lineage, tfds_layout
 
 LINEAGE_FILE = "lineage.parquet"
 ATTRIBUTION_FILE = "ATTRIBUTION.md"
@@ -35,6 +35,22 @@ def finish_dataset(
     table = read_lineage_table(staging)
     _write_text(_join(staging, ATTRIBUTION_FILE), lineage.attribution_markdown(table, dataset_name))
     return split_counts
+
+
+def digest_path(folder: str, split: str) -> str:
+    """Where the job writes a split's content digest until `collect_digests` gathers it."""
+    return _join(folder, f"_digest-{split}.txt")
+
+
+def collect_digests(staging: str, splits: Iterable[str]) -> dict[str, str]:
+    """Reads the per-split content digests the job wrote, removes their files, and returns
+    them with the dataset's digest under `all`."""
+    found = {}
+    for split in splits:
+        with FileSystems.open(digest_path(staging, split)) as handle:
+            found[split] = handle.read().decode("ascii").strip()
+    FileSystems.delete([digest_path(staging, split) for split in found])
+    return {**found, "all": digest.dataset_digest(found)}
 
 
 def lineage_summary(staging: str) -> dict[str, Any]:

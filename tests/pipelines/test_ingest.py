@@ -72,6 +72,27 @@ def test_tfds_loads_the_accepted_photos_with_their_licences(research):
         assert example["landmarks"].shape == (5, 2)
 
 
+def test_content_digest_is_the_digest_of_the_written_records_and_no_helper_file_remains(
+    research, commercial
+):
+    import glob
+
+    import tensorflow as tf
+
+    from idphoto.data.digest import dataset_digest, record_digest
+
+    out, report = research
+    digests = report["content_sha256"]
+    for split in report["splits"]:
+        shards = sorted(glob.glob(os.path.join(out, f"idphoto-{split}.tfrecord-*")))
+        records = [r.numpy() for r in tf.data.TFRecordDataset(shards)]
+        assert len(records) == report["splits"][split]
+        assert digests[split] == record_digest(records)
+    assert digests["all"] == dataset_digest({s: digests[s] for s in report["splits"]})
+    assert commercial[1]["content_sha256"]["all"] != digests["all"]
+    assert not glob.glob(os.path.join(out, "_digest*"))
+
+
 def test_research_dataset_keeps_nc_but_rejects_nd_arr_unknown_and_refused_consent(research):
     out, _ = research
     by_id = {r["id"]: r for r in _lineage(out)}
