@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from pathlib import Path
@@ -20,6 +21,9 @@ from idphoto.errors import UserError
 T = TypeVar("T")
 
 _REPO_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+
+
+_EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 class ConfigError(UserError):
@@ -140,6 +144,8 @@ def _coerce(hint: Any, value: Any, key: str) -> Any:
     if hint is Any:
         return value
     if hint is float:
+        if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
+            return float(value)  # YAML 1.2 reads `1e9` as a number; PyYAML (YAML 1.1) does not
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise ConfigError(f"{key!r} must be a number, got {_kind(value)}")
         return float(value)

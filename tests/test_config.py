@@ -74,3 +74,10 @@ def test_project_ingest_config_loads():
     cfg = load_ingest_config()
     assert cfg.align.resolution > 0 and cfg.default_use in ("research", "commercial")
     assert config.to_dict(cfg)["align"]["resolution"] == cfg.align.resolution
+
+
+def test_exponent_floats_are_numbers_but_other_strings_are_not(tmp_path):
+    path = _write(tmp_path, "name: x\ninner: {size: 3, kind: a}\nrates: [1e9, 2E-4, -.5e1]\n")
+    assert config.load(Outer, path).rates == (1e9, 2e-4, -5.0)
+    with pytest.raises(ConfigError, match=r"'rates\[0\]' must be a number"):
+        config.load(Outer, _write(tmp_path, "name: x\ninner: {size: 3, kind: a}\nrates: [1e]\n"))
