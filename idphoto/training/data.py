@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from idphoto.data.digest import dataset_digest, record_digest
 from idphoto.errors import UserError
 from idphoto.training.config import DataConfig, ModelConfig
 
@@ -63,6 +65,37 @@ def open_ingested(path: str, use: str | None = None) -> IngestedDataset:
     return IngestedDataset(path=path, use=report["use"], splits=splits, report=report)
 
 
+def content_digests(dataset: IngestedDataset) -> dict[str, str]:
+    """The TFRecord content digests of the dataset, by split and `all`.
+
+    Ingest records them in its report; for a dataset written before it did, they are computed
+    here from the shards (the same order-free digest).
+    """
+    recorded = dataset.report.get("content_sha256")
+    if recorded:
+        return dict(recorded)
+    found = {}
+    for split in dataset.splits:
+        pattern = os.path.join(dataset.path, f"*-{split}.tfrecord-*")
+        shards = sorted(tf.io.gfile.glob(pattern))
+        found[split] = record_digest(r.numpy() for r in tf.data.TFRecordDataset(shards))
+    return {**found, "all": dataset_digest(found)}
+
+
+def check_batch_fits(dataset: IngestedDataset, global_batch: int) -> None:
+    """Raises UserError when the training split cannot fill one global batch.
+
+    A batch drawn from fewer photos than its size repeats photos within the batch, which skews
+    the discriminator's statistics; the user should lower the batch instead.
+    """
+    count = dataset.splits[TRAIN_SPLIT]
+    if count < global_batch:
+        raise UserError(
+            f"the training split has {count} photos, fewer than one global batch of "
+            f"{global_batch}; lower data.batch_size_per_replica"
+        )
+
+
 def training_batches(
     dataset: IngestedDataset, model: ModelConfig, data: DataConfig, global_batch: int, seed: int
 ) -> tf.data.Dataset:
@@ -71,15 +104,12 @@ def training_batches(
     Raises:
         UserError: the training split has fewer examples than one global batch.
     """
+    check_batch_fits(dataset, global_batch)
     count = dataset.splits[TRAIN_SPLIT]
-    if count < global_batch:
-        raise UserError(
-            f"the training split has {count} photos, fewer than one global batch of "
-            f"{global_batch}; lower data.batch_size_per_replica"
-        )
     images = _read_split(dataset.path, TRAIN_SPLIT, seed, shuffle_files=True)
     images = images.map(
-        lambda encoded: _prepare(encoded, model), num_parallel_calls=tf.data.AUTOTUNE
+        lambda encoded: _prepare(encoded, model.resolution, model.channels),
+        num_parallel_calls=tf.data.AUTOTUNE,
     )
     if count * model.resolution**2 * model.channels * 4 <= _CACHE_LIMIT_BYTES:
         images = images.cache()  # small sets are decoded once and kept in memory
@@ -107,7 +137,7 @@ def held_out_images(dataset: IngestedDataset, model: ModelConfig, limit: int) ->
     """
     split = HELD_OUT_SPLIT if dataset.splits.get(HELD_OUT_SPLIT, 0) else TRAIN_SPLIT
     images = _read_split(dataset.path, split, seed=0, shuffle_files=False).take(limit)
-    images = images.map(lambda encoded: _prepare(encoded, model))
+    images = images.map(lambda encoded: _prepare(encoded, model.resolution, model.channels))
     batches = [((b.numpy() + 1.0) * 127.5).round().astype(np.uint8) for b in images.batch(256)]
     return np.concatenate(batches) if batches else np.zeros((0,), np.uint8)
 
@@ -128,14 +158,35 @@ def _read_split(path: str, split: str, seed: int, shuffle_files: bool) -> tf.dat
     return examples.map(lambda example: example["image"])
 
 
-def _prepare(encoded: tf.Tensor, model: ModelConfig) -> tf.Tensor:
+def training_photo_chunks(
+    dataset: IngestedDataset, resolution: int, channels: int, chunk: int
+) -> Iterator[tuple[np.ndarray, list[str]]]:
+    """The training split in a fixed order, as the model sees it, in chunks.
+
+    Yields:
+        (n, resolution, resolution, channels) float32 images in [0, 1], and their photo ids.
+    """
+    builder = tfds.builder_from_directory(dataset.path)
+    examples = builder.as_dataset(
+        split=TRAIN_SPLIT, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()}
+    )
+    prepared = examples.map(
+        lambda e: ((_prepare(e["image"], resolution, channels) + 1.0) / 2.0, e["id"]),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
+    for images, ids in prepared.batch(chunk).prefetch(1).as_numpy_iterator():
+        yield images, [i.decode("utf-8") for i in ids]
+
+
+def _prepare(encoded: tf.Tensor, resolution: int, channels: int) -> tf.Tensor:
     image = tf.io.decode_image(encoded, channels=3, expand_animations=False)
     image = tf.image.convert_image_dtype(image, tf.float32)  # [0, 1]
-    image = tf.image.resize(image, (model.resolution, model.resolution), antialias=True)
-    if model.channels == 1:
+    image = tf.image.resize(image, (resolution, resolution), antialias=True)
+    if channels == 1:
         image = tf.image.rgb_to_grayscale(image)
     image = tf.clip_by_value(image, 0.0, 1.0) * 2.0 - 1.0
-    return tf.ensure_shape(image, (model.resolution, model.resolution, model.channels))
+    return tf.ensure_shape(image, (resolution, resolution, channels))
 
 
 def _mirror(image: tf.Tensor, index: tf.Tensor, seed: int) -> tf.Tensor:

@@ -10,7 +10,7 @@ import mlflow
 import tensorflow as tf
 
 from idphoto.training.config import TrainConfig
-from idphoto.training.data import open_ingested
+from idphoto.training.data import check_batch_fits, content_digests, open_ingested
 from idphoto.training.strategy import configure_devices, describe, is_chief, make_strategy
 from idphoto.training.trainer import check_resumable, resolved_config, run_name, train
 
@@ -35,6 +35,7 @@ def run_training(
     name = run_name(cfg, info["replicas"])
     run_dir = out or os.path.join("runs", name)
     print(json.dumps({"run_name": name, "run_dir": run_dir, **resolved}, indent=2, sort_keys=True))
+    check_batch_fits(dataset, resolved["derived"]["global_batch"])
     if dry_run:
         return 0
     resuming = check_resumable(run_dir, resolved)
@@ -57,15 +58,14 @@ def run_training(
     with start_or_resume_run(run_dir, cfg.tracking.experiment, name, tags) as run:
         log_params(resolved)
         if not resuming:
-            for artifact in _DATASET_ARTIFACTS:
-                path = os.path.join(data, artifact)
-                if os.path.exists(path):
-                    mlflow.log_artifact(path, artifact_path="dataset")
+            _log_lineage(data, dataset)
         print(f"MLflow run {run.info.run_id} on {uri} ({'resumed' if resuming else 'new'})")
         result = train(cfg, dataset, strategy, run_dir, resolved)
         mlflow.log_artifact(os.path.join(run_dir, "config.json"))
         if result.completed:
             _log_final_checkpoint(run_dir)
+        else:
+            mlflow.end_run(status="KILLED")  # resumable: the same command reopens this run
     if not result.completed:
         print(f"stopped at step {result.step}; run the same command again to resume")
         return 1
@@ -73,6 +73,22 @@ def run_training(
     if result.last_grid:
         print(f"latest sample grid: {result.last_grid}")
     return 0
+
+
+def _log_lineage(data: str, dataset) -> None:
+    """Logs the dataset's lineage: the MLflow dataset input, the licence summary as tags, and
+    the lineage files as artifacts under `dataset/`."""
+    from idphoto.data.outputs import read_lineage_table
+    from idphoto.licences import load_policy
+    from idphoto.tracking.lineage import log_dataset, summarise
+
+    rows = read_lineage_table(data).to_pylist()
+    report = {**dataset.report, "content_sha256": content_digests(dataset)}
+    log_dataset(data, rows, summarise(rows, load_policy(), report))
+    for artifact in _DATASET_ARTIFACTS:
+        path = os.path.join(data, artifact)
+        if os.path.exists(path):  # a local copy; MLflow uploads files from this machine
+            mlflow.log_artifact(path, artifact_path="dataset")
 
 
 def _log_final_checkpoint(run_dir: str) -> None:

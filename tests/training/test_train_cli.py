@@ -41,12 +41,13 @@ def _run_record(run_dir):
 
 def test_dry_run_prints_the_resolved_config_and_strategy(ingested_research, capsys):
     code = main(["train", "--data", ingested_research, "--config", SEED, "--dry-run",
-                 "--set", "model.latent_dim=64"])  # fmt: skip
+                 "--set", "model.latent_dim=64",
+                 "--set", "data.batch_size_per_replica=4"])  # fmt: skip
     out = json.loads(capsys.readouterr().out)
     assert code == 0
     assert out["model"]["latent_dim"] == 64
     assert out["derived"]["strategy"] == "MirroredStrategy" and out["derived"]["replicas"] >= 1
-    assert out["run_name"].startswith("seed-dcgan-bs32-lr1e-4")
+    assert out["run_name"].startswith("seed-dcgan-bs4-lr1e-4")
 
 
 def test_unknown_key_and_bad_type_fail_in_one_line_naming_the_key(ingested_research, capsys):
@@ -71,6 +72,16 @@ def test_missing_or_mismatched_dataset_stops_before_any_model_is_built(
         main(["train", "--data", ingested_research, "--config", SEED, "--use", "commercial"]) == 2
     )
     assert "ingested for research use" in capsys.readouterr().err
+
+
+def test_a_batch_larger_than_the_training_split_stops_before_mlflow_or_the_run_folder(
+    ingested_research, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow.db")
+    args = ["train", "--data", ingested_research, "--config", SEED, "--out", str(tmp_path / "r")]
+    assert main([*args, "--set", "data.batch_size_per_replica=1000"]) == 2
+    assert "fewer than one global batch of 1000" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists() and not (tmp_path / "mlflow.db").exists()
 
 
 def test_a_run_logs_params_metrics_grids_and_a_model_with_a_signature(
