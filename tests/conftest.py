@@ -36,6 +36,19 @@ def ingested_research(sample_manifest, tmp_path_factory):
     return out
 
 
+@pytest.fixture(scope="session")
+def ingested_commercial(sample_manifest, tmp_path_factory):
+    """The sample data ingested for commercial use: no NC, ND, unknown or unconsented photo."""
+    from pipelines import ingest
+
+    out = str(tmp_path_factory.mktemp("ingested") / "commercial")
+    ingest.run(
+        ["--manifest", sample_manifest, "--out", out, "--use", "commercial",
+         "--runner=DirectRunner", "--direct_running_mode=in_memory"]
+    )  # fmt: skip
+    return out
+
+
 def free_port() -> int:
     """Returns a TCP port on the loopback interface that is free right now."""
     with socket.socket() as sock:

@@ -16,7 +16,7 @@ from idphoto import __version__
 from idphoto.errors import UserError
 
 # Subcommand modules, in the order `idphoto --help` lists them.
-_SUBCOMMANDS = ("sample_data", "licence", "ingest", "train")
+_SUBCOMMANDS = ("sample_data", "licence", "ingest", "train", "promote", "generate", "lineage")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Runs the console script; returns the process exit code."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ start-up chatter off
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # runs must work offline
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one per file: noise
     _configure_logging()
     parser = build_parser()
     # Unknown flags are an error, except for commands that pass them on (ingest → Beam options).

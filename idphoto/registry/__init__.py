@@ -1,0 +1,1 @@
+"""The MLflow Model Registry side: gated promotion and lineage tracing."""

@@ -1,0 +1,267 @@
+"""`idphoto promote`: registers a run's generator and moves an alias to it only when every gate
+passes. Every gate is evaluated on every promotion, and its result is recorded either way."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import tempfile
+
+import mlflow
+import numpy as np
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from idphoto.data.lineage import ACCEPTED, read_lineage
+from idphoto.errors import UserError
+from idphoto.licences import load_policy
+from idphoto.registry import gates
+from idphoto.registry.config import PromoteConfig
+from idphoto.registry.nearcopy import nearest_training_photos, pairs_grid
+from idphoto.tracking.lineage import TAG_PREFIX, summary_from_tags, violations
+from idphoto.tracking.runs import check_tracking_server
+
+GENERATOR = "generator"  # the run's MLflow model artifact
+DEFAULT_MODEL_NAME = "idphoto-generator"
+LATEST = "latest"  # `--run latest`: the most recently started finished training run
+_LINEAGE_ARTIFACT = "dataset/lineage.parquet"
+_ATTRIBUTION_ARTIFACT = "dataset/ATTRIBUTION.md"
+
+
+@dataclasses.dataclass(frozen=True)
+class Promotion:
+    """The outcome of one promotion attempt."""
+
+    run_id: str
+    model_name: str
+    alias: str
+    use: str
+    gates: tuple[gates.GateResult, ...]
+    version: str | None  # the version the alias now names; None when refused
+    previous_version: str | None  # what the alias named before
+
+    @property
+    def promoted(self) -> bool:
+        """Whether every gate passed and the alias moved."""
+        return self.version is not None
+
+
+def promote(
+    run_id: str,
+    use: str,
+    cfg: PromoteConfig,
+    alias: str | None = None,
+    force_quality: str | None = None,
+    data_dir: str | None = None,
+) -> Promotion:
+    """Evaluates every gate for `run_id` and `use`; on success registers and aliases the model.
+
+    Args:
+        run_id: the training run, or `latest` for the most recent finished one.
+        use: the intended use the licence gate checks every training row against.
+        cfg: the gates' settings.
+        alias: the alias to move (default `cfg.registry.alias`).
+        force_quality: a reason to promote despite failed quality thresholds; recorded.
+        data_dir: the training dataset, when not where the run recorded it.
+
+    Raises:
+        UserError: the tracking server, the run or its model cannot be found, or `use` is not
+            one of the policy's uses — before any gate is evaluated.
+    """
+    check_tracking_server()
+    client = MlflowClient()
+    run = _latest_training_run(client) if run_id == LATEST else _get_run(client, run_id)
+    run_id = run.info.run_id
+    policy = load_policy(cfg.licence.policy)
+    policy.check_use(use)
+    alias = alias or cfg.registry.alias
+    model_name = run.data.params.get("tracking.model_name", DEFAULT_MODEL_NAME)
+    model_uri = f"runs:/{run_id}/{GENERATOR}"
+    registered_uri = _check_model(model_uri)
+    holder = _alias_holder(client, model_name, alias)
+
+    holder_swd = None
+    if holder is not None and holder.run_id != run_id:
+        holder_swd = client.get_run(holder.run_id).data.metrics.get("swd")
+    rows = _run_lineage(client, run_id)
+    results = (
+        gates.quality_gate(run.data.metrics, cfg.quality, holder_swd, force_quality),
+        gates.licence_gate(
+            use, sum(r["decision"] == ACCEPTED for r in rows), violations(rows, policy, use)
+        ),
+        _near_copy(client, run, model_uri, cfg, alias, data_dir),
+    )
+    tags = _gate_tags(results, use, alias, force_quality)
+    previous = holder.version if holder is not None else None
+    if not all(result.ok for result in results):
+        client.set_tag(run_id, f"idphoto.promotion.{alias}.{use}", "refused")
+        for key, value in tags.items():
+            client.set_tag(run_id, key, value)
+        existing = _version_of_run(client, model_name, run_id)
+        if existing is not None:  # a version registered earlier records this attempt too
+            for key, value in tags.items():
+                client.set_model_version_tag(model_name, existing.version, key, value)
+        return Promotion(run_id, model_name, alias, use, results, None, previous)
+
+    version = _version_of_run(client, model_name, run_id)
+    if version is None:
+        version = mlflow.register_model(registered_uri, model_name, tags=_version_tags(run, run_id))
+    for key, value in {**_version_tags(run, run_id), **tags}.items():
+        client.set_model_version_tag(model_name, version.version, key, value)
+    client.set_registered_model_alias(model_name, alias, version.version)
+    client.set_tag(run_id, f"idphoto.promotion.{alias}.{use}", f"version {version.version}")
+    return Promotion(run_id, model_name, alias, use, results, str(version.version), previous)
+
+
+def _latest_training_run(client: MlflowClient):
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    found = client.search_runs(
+        experiments,
+        filter_string="attributes.status = 'FINISHED'",
+        order_by=["attributes.start_time DESC"],
+        max_results=50,
+    )
+    for run in found:
+        if TAG_PREFIX + "content_sha256" in run.data.tags:
+            return run
+    raise UserError(f"no finished training run on {mlflow.get_tracking_uri()}; run `make train`")
+
+
+def _get_run(client: MlflowClient, run_id: str):
+    try:
+        return client.get_run(run_id)
+    except MlflowException:
+        raise UserError(f"no MLflow run {run_id} on {mlflow.get_tracking_uri()}") from None
+
+
+def _check_model(model_uri: str) -> str:
+    """Returns the URI to register: MLflow 3 keeps a run's logged model as `models:/m-...`."""
+    try:
+        info = mlflow.models.get_model_info(model_uri)
+    except (MlflowException, OSError):
+        raise UserError(f"{model_uri} holds no model; did the training run finish?") from None
+    return info.model_uri if str(info.model_uri).startswith("models:/") else model_uri
+
+
+def _alias_holder(client: MlflowClient, model_name: str, alias: str):
+    try:
+        return client.get_model_version_by_alias(model_name, alias)
+    except MlflowException:  # no such registered model or alias yet
+        return None
+
+
+def _version_of_run(client: MlflowClient, model_name: str, run_id: str):
+    try:
+        versions = client.search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
+    except MlflowException:
+        return None
+    return min(versions, key=lambda v: int(v.version)) if versions else None
+
+
+def _run_lineage(client: MlflowClient, run_id: str) -> list[dict]:
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            path = client.download_artifacts(run_id, _LINEAGE_ARTIFACT, folder)
+        except (MlflowException, OSError):
+            return []  # the licence gate then fails: no lineage, no proof
+        return read_lineage(path).to_pylist()
+
+
+def _near_copy(client, run, model_uri: str, cfg: PromoteConfig, alias: str, data_dir):
+    from idphoto.training.data import content_digests, open_ingested, training_photo_chunks
+
+    data_dir = data_dir or run.data.tags.get("idphoto.data", "")
+    expected = run.data.tags.get(TAG_PREFIX + "content_sha256", "")
+    try:
+        dataset = open_ingested(data_dir)
+    except UserError as err:
+        return gates.GateResult("near_copy", gates.FAILED, f"training photos unavailable: {err}")
+    found = content_digests(dataset)["all"]
+    if expected and found != expected:
+        return gates.GateResult(
+            "near_copy",
+            gates.FAILED,
+            f"{data_dir} is not the run's training data (content {found[:12]}, "
+            f"run trained on {expected[:12]}); pass --data",
+        )
+    near = cfg.near_copy
+    generator = mlflow.keras.load_model(model_uri)
+    samples = _samples(generator, near.samples, near.seed)
+    _, resolution, _, channels = generator.output_shape
+    chunks, ids, kept = [], [], {}
+
+    def stream():
+        for images, chunk_ids in training_photo_chunks(dataset, resolution, channels, near.chunk):
+            start = len(ids)
+            ids.extend(chunk_ids)
+            chunks.append((start, images))
+            yield images
+
+    try:
+        matches = nearest_training_photos(samples, stream(), near.neighbours)
+    except ValueError as err:
+        return gates.GateResult("near_copy", gates.FAILED, str(err))
+    result = gates.near_copy_gate(matches, near, ids)
+    closest = sorted(matches, key=lambda m: m.ratio)[: near.pairs_to_log]
+    wanted = {m.training for m in closest}
+    for start, images in chunks:
+        kept.update({i: images[i - start] for i in wanted if start <= i < start + len(images)})
+    if closest:
+        client.log_image(
+            run.info.run_id,
+            pairs_grid(samples, kept, closest),
+            artifact_file=f"promotion/{alias}-closest-pairs.png",
+        )
+    return result
+
+
+def _samples(generator, count: int, seed: int, batch: int = 64) -> np.ndarray:
+    latent_dim = generator.input_shape[-1]
+    latents = np.random.default_rng(seed).standard_normal((count, latent_dim)).astype(np.float32)
+    images = [np.asarray(generator(latents[i : i + batch])) for i in range(0, count, batch)]
+    return (np.concatenate(images) + 1.0) / 2.0
+
+
+def _gate_tags(results, use: str, alias: str, force_quality: str | None) -> dict[str, str]:
+    tags = {f"idphoto.gate.{use}.{r.name}": r.status for r in results} | {
+        f"idphoto.gate.{use}.{r.name}.figure": r.figure[:5000] for r in results
+    }
+    tags[f"idphoto.gate.{use}.checked_at"] = datetime.datetime.now(datetime.UTC).isoformat()
+    tags[f"idphoto.gate.{use}.alias"] = alias
+    if force_quality:
+        tags[f"idphoto.gate.{use}.quality.forced_reason"] = force_quality[:5000]
+    return tags
+
+
+def _version_tags(run, run_id: str) -> dict[str, str]:
+    summary = {TAG_PREFIX + k: v for k, v in summary_from_tags(run.data.tags).items()}
+    return {
+        **summary,
+        "idphoto.lineage.parquet": f"runs:/{run_id}/{_LINEAGE_ARTIFACT}",
+        "idphoto.lineage.attribution": f"runs:/{run_id}/{_ATTRIBUTION_ARTIFACT}",
+        "idphoto.data": run.data.tags.get("idphoto.data", ""),
+        "idphoto.run_name": run.info.run_name or "",
+    }
+
+
+def describe(promotion: Promotion) -> str:
+    """The lines `idphoto promote` prints: each gate, then the verdict."""
+    lines = [f"{r.name:<10} {r.status:<7} {r.figure}" for r in promotion.gates]
+    if promotion.promoted:
+        previous = promotion.previous_version
+        before = f" (was version {previous})" if previous else ""
+        lines.append(
+            f"promoted: models:/{promotion.model_name}@{promotion.alias} -> version "
+            f"{promotion.version}{before}, for {promotion.use} use"
+        )
+    else:
+        failed = ", ".join(r.name for r in promotion.gates if not r.ok)
+        kept = promotion.previous_version or "none"
+        lines.append(
+            f"refused ({failed}): alias {promotion.alias} unchanged (version {kept}); "
+            f"gate results recorded on run {promotion.run_id}"
+        )
+    return "\n".join(lines)
+
+
+__all__ = ["Promotion", "describe", "promote"]

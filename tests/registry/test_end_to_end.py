@@ -1,0 +1,135 @@
+"""Ingest → train → promote → generate → trace against a real MLflow server.
+
+The research dataset keeps non-commercial photos, so its model must be refused for commercial
+use; the model trained on the commercial dataset passes. Quality thresholds are relaxed (a few
+training steps cannot make good faces); the licence and near-copy gates run as configured.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+from mlflow.exceptions import MlflowException
+from mlflow.tracking import MlflowClient
+
+from idphoto.cli import main
+from idphoto.generation.labelling import read_label
+
+pytestmark = pytest.mark.slow
+MODEL = "idphoto-generator"
+LENIENT = [
+    "--set", "quality.max_swd=1e9",
+    "--set", "quality.min_id_compliance=0",
+    "--set", "quality.beat_current=false",
+    "--set", "near_copy.samples=32",
+    "--set", "near_copy.neighbours=3",
+]  # fmt: skip
+
+
+def _train(data, run_dir):
+    done = subprocess.run(
+        [sys.executable, "-m", "idphoto", "train", "--data", data,
+         "--config", "configs/train/seed_dcgan.yaml", "--out", run_dir, "--steps", "4",
+         "--set", "data.batch_size_per_replica=4", "--set", "schedule.eval_every=4",
+         "--set", "metrics.swd_samples=8", "--set", "metrics.compliance_samples=4"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    with open(os.path.join(run_dir, "mlflow_run.json")) as handle:
+        return json.load(handle)["run_id"]
+
+
+@pytest.fixture(scope="module")
+def runs(ingested_research, ingested_commercial, mlflow_server, tmp_path_factory):
+    os.environ["MLFLOW_TRACKING_URI"] = mlflow_server
+    try:
+        root = tmp_path_factory.mktemp("runs")
+        yield {
+            "research": _train(ingested_research, str(root / "research")),
+            "commercial": _train(ingested_commercial, str(root / "commercial")),
+        }
+    finally:
+        del os.environ["MLFLOW_TRACKING_URI"]
+
+
+def _ids(data, **where):
+    rows = pq.read_table(os.path.join(data, "lineage.parquet")).to_pylist()
+    return [r["id"] for r in rows if all(r[k] == v for k, v in where.items())]
+
+
+def test_training_logs_the_lineage_as_an_mlflow_dataset_with_a_licence_summary(runs, tracking):
+    client = MlflowClient()
+    research = client.get_run(runs["research"])
+    commercial = client.get_run(runs["commercial"])
+    assert research.data.tags["idphoto.lineage.allowed_uses"] == "research"
+    assert commercial.data.tags["idphoto.lineage.allowed_uses"] == "research,commercial"
+    assert "non-commercial" in research.data.tags["idphoto.lineage.obligations"]
+    assert int(research.data.tags["idphoto.lineage.class.cc-by-nc"]) >= 1
+    (dataset_input,) = research.inputs.dataset_inputs
+    digest = research.data.tags["idphoto.lineage.content_sha256"]
+    assert dataset_input.dataset.digest == digest[:32]
+    assert commercial.data.tags["idphoto.lineage.content_sha256"] != digest
+
+
+def test_research_model_is_refused_for_commercial_use_and_the_registry_is_unchanged(
+    runs, tracking, capsys
+):
+    code = main(["promote", "--run", runs["research"], "--use", "commercial", *LENIENT])
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "licence    failed" in out and "non_commercial" in out
+    assert "refused (licence)" in out
+    client = MlflowClient()
+    with pytest.raises(MlflowException):
+        client.get_model_version_by_alias(MODEL, "champion")
+    tags = client.get_run(runs["research"]).data.tags
+    assert tags["idphoto.gate.commercial.licence"] == "failed"
+    assert tags["idphoto.gate.commercial.near_copy"] == "passed"
+
+
+def test_clean_model_is_promoted_then_generates_labelled_photos_and_is_traced(
+    runs, tracking, ingested_commercial, ingested_research, tmp_path, capsys
+):
+    code = main(["promote", "--run", runs["commercial"], "--use", "commercial", *LENIENT])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    client = MlflowClient()
+    version = client.get_model_version_by_alias(MODEL, "champion")
+    assert version.run_id == runs["commercial"]
+    assert version.tags["idphoto.gate.commercial.licence"] == "passed"
+    assert version.tags["idphoto.lineage.allowed_uses"] == "research,commercial"
+    assert version.tags["idphoto.lineage.parquet"] == (
+        f"runs:/{runs['commercial']}/dataset/lineage.parquet"
+    )
+    pairs = client.list_artifacts(runs["commercial"], "promotion")
+    assert [a.path for a in pairs] == ["promotion/champion-closest-pairs.png"]
+
+    out_dir = tmp_path / "photos"
+    assert main(["generate", "--model", f"models:/{MODEL}@champion", "--n", "3",
+                 "--preset", "passport-35x45", "--out", str(out_dir)]) == 0  # fmt: skip
+    label = read_label(str(out_dir / "photo-00000.png"))
+    assert label["digital_source_type"].endswith("/trainedAlgorithmicMedia")
+    assert label["run_id"] == runs["commercial"] and label["model_version"] == version.version
+
+    clean_photo = _ids(ingested_commercial, decision="accepted")[0]
+    capsys.readouterr()
+    assert main(["lineage", "trace", "--id", clean_photo, "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    reached = {run["run_id"]: run for hit in hits for run in hit["runs"]}
+    assert set(reached) == {runs["research"], runs["commercial"]}  # in both datasets
+    (versions,) = [reached[runs["commercial"]]["versions"]]
+    assert versions == [{"name": MODEL, "version": version.version, "aliases": ["champion"]}]
+
+    nc_photo = next(
+        i for i in _ids(ingested_research, decision="accepted")
+        if i not in _ids(ingested_commercial, decision="accepted")
+    )  # fmt: skip
+    assert main(["lineage", "trace", "--id", nc_photo, "--json"]) == 0
+    hits = json.loads(capsys.readouterr().out)
+    reached = [run["run_id"] for hit in hits for run in hit["runs"]]
+    rejected = [hit for hit in hits if hit["decision"] == "rejected"]
+    assert reached == [runs["research"]]
+    assert rejected and rejected[0]["runs"] == []  # the commercial dataset lists it, rejected
