@@ -1,0 +1,128 @@
+"""`idphoto generate`: writes ID photos from a generator in MLflow, labelled as AI-generated."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds the `generate` subcommand."""
+    parser = subparsers.add_parser(
+        "generate",
+        help="write ID photos from a trained generator, labelled as AI-generated",
+        description=(
+            "Write N ID photos from an MLflow model at an ID-photo preset's pixel size, print "
+            "resolution and background (configs/presets.yaml), each labelled as AI-generated in "
+            "its XMP metadata (IPTC DigitalSourceType trainedAlgorithmicMedia, model name, "
+            "version and run id) and by a visible corner mark, with a manifest.json beside them. "
+            "The tracking store is MLFLOW_TRACKING_URI."
+        ),
+    )
+    parser.add_argument(
+        "--model",
+        metavar="MODEL_URI",
+        help="models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/generator",
+    )
+    parser.add_argument("--n", type=int, help="number of photos")
+    parser.add_argument("--preset", help="ID-photo size preset (see --list-presets)")
+    parser.add_argument("--out", help="folder to write; must be new or empty unless --overwrite")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the latents; photo i uses (seed, i) (0)"
+    )
+    parser.add_argument("--batch-size", type=int, default=16, help="photos per generator call (16)")
+    parser.add_argument(
+        "--format", choices=("png", "jpeg"), default="png", help="image format (png)"
+    )
+    parser.add_argument(
+        "--no-visible-label",
+        dest="visible_label",
+        action="store_false",
+        help="leave out the visible AI-generated mark (the metadata label is always written)",
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true", help="replace a non-empty --out and all it holds"
+    )
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--list-presets", action="store_true", help="print the presets and stop")
+    modes.add_argument(
+        "--verify",
+        nargs="+",
+        metavar="FILE",
+        help="print the AI-generation label of image files; exits 1 if one has none",
+    )
+    parser.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    from idphoto.errors import UserError
+
+    generation_flags = ("model", "n", "preset", "out")
+    if args.list_presets or args.verify:
+        mode = "--list-presets" if args.list_presets else "--verify"
+        given = [f"--{flag}" for flag in generation_flags if getattr(args, flag) is not None]
+        if given:
+            raise UserError(f"{mode} cannot be combined with {given[0]}")
+        return _list_presets() if args.list_presets else _verify(args.verify)
+
+    for flag in generation_flags:
+        if getattr(args, flag) is None:
+            raise UserError(f"--{flag} is required (or use --list-presets / --verify)")
+    if args.n < 1:
+        raise UserError("--n must be at least 1")
+    if args.batch_size < 1:
+        raise UserError("--batch-size must be at least 1")
+    if args.seed < 0:
+        raise UserError("--seed must be non-negative")
+    if not args.out.strip():
+        raise UserError("--out must not be empty")
+
+    from idphoto.generation.presets import load_presets
+
+    load_presets().preset(args.preset)  # an unknown preset fails before MLflow is imported
+
+    # MLflow and TensorFlow are imported only now: flag errors above come back in a moment.
+    from idphoto.generation.generate import generate_photos
+
+    summary = generate_photos(
+        model_uri=args.model,
+        n=args.n,
+        preset_name=args.preset,
+        out_dir=args.out,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        visible_label=args.visible_label,
+        image_format=args.format,
+        overwrite=args.overwrite,
+    )
+    model = summary.model
+    source = f"{model.name} v{model.version}" if model.name else model.uri
+    print(
+        f"wrote {summary.count} photos ({summary.preset}, {summary.width_px}x{summary.height_px} "
+        f"px) from {source} (run {model.run_id or 'unknown'}) to {summary.out_dir}"
+    )
+    kept = summary.count - summary.recoloured
+    if kept:
+        print(f"{kept} of {summary.count} kept their generated background (it was not plain)")
+    print(f"manifest: {summary.manifest}")
+    return 0
+
+
+def _list_presets() -> int:
+    from idphoto.generation.presets import load_presets, presets_table
+
+    print(presets_table(load_presets()))
+    return 0
+
+
+def _verify(paths: list[str]) -> int:
+    """Prints one JSON object per file; exit code 1 when a file carries no AI-generation label."""
+    from idphoto.generation.labelling import read_label
+
+    unlabelled = 0
+    for path in paths:
+        label = read_label(path)
+        labelled = bool(label.get("digital_source_type"))
+        unlabelled += not labelled
+        print(json.dumps({"file": path, "ai_generated_label": labelled, **label}))
+    return 1 if unlabelled else 0

@@ -1,0 +1,161 @@
+"""Framing of a generated square photo to an ID-photo preset: aspect, pixel size, background.
+
+The generator's output is already in ID framing (head centred, eyes level), so framing only
+crops to the preset's aspect around the centre, resizes, and — when the background is plain —
+replaces it with the preset's colour. Pure numpy, SciPy and Pillow: no TensorFlow.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage
+
+from idphoto.generation.presets import Preset
+
+# Defaults of background recolouring, in 0-255 RGB units (Euclidean distance).
+DEFAULT_MAX_BORDER_SPREAD = 16.0  # border pixels spread wider than this: background not plain
+DEFAULT_COLOUR_TOLERANCE = 32.0  # pixels this close to the border colour count as background
+_BAND_SHARE = 0.04  # width of the border band the background is estimated from, share of a side
+_SIDE_BAND_HEIGHT = 0.6  # side bands stop above the shoulders, which often reach the edges
+_SPREAD_PERCENTILE = 90  # a few stray hair pixels in the band must not veto recolouring
+_FEATHER_SHARE = 0.002  # soft-edge blur radius (sigma) as a share of the longer side, >= 1 px
+
+
+class FramedPhoto(NamedTuple):
+    """A framed photo and whether its background was replaced.
+
+    Attributes:
+        image: (height_px, width_px, 3) uint8 RGB.
+        recoloured: False when the border was not plain and the background was left as generated.
+    """
+
+    image: np.ndarray
+    recoloured: bool
+
+
+def frame_photo(
+    image: np.ndarray,
+    preset: Preset,
+    recolour: bool = True,
+    max_border_spread: float = DEFAULT_MAX_BORDER_SPREAD,
+    colour_tolerance: float = DEFAULT_COLOUR_TOLERANCE,
+) -> FramedPhoto:
+    """Frames a generated photo to `preset`: centre crop to its aspect, Lanczos resize, background.
+
+    Args:
+        image: (H, W, 3) uint8 RGB, normally square, in ID framing.
+        preset: the target size and background colour.
+        recolour: replace a plain background with the preset's colour.
+        max_border_spread: see `recolour_background`.
+        colour_tolerance: see `recolour_background`.
+
+    Returns:
+        The photo at exactly `preset.width_px` x `preset.height_px`, and whether its background
+        was recoloured.
+    """
+    _check_rgb(image)
+    height, width = image.shape[:2]
+    box = crop_box(width, height, preset.aspect)
+    size = (preset.width_px, preset.height_px)
+    source = Image.fromarray(image)
+    framed = np.asarray(source.resize(size, Image.Resampling.LANCZOS, box=box))
+    if not recolour:
+        return FramedPhoto(framed, False)
+    # Lanczos rings beside strong edges when it enlarges a small generator output several times,
+    # which would make a plain background look busy; a bilinear copy does not ring, so the
+    # background is judged and found on it, and replaced in the sharp copy.
+    guide = np.asarray(source.resize(size, Image.Resampling.BILINEAR, box=box))
+    return recolour_background(
+        framed, preset.background_rgb, max_border_spread, colour_tolerance, guide=guide
+    )
+
+
+def crop_box(width: int, height: int, aspect: float) -> tuple[float, float, float, float]:
+    """Returns the centred (left, top, right, bottom) box of `aspect` (width / height).
+
+    The box keeps the image's full height when the aspect is narrower than the image (portrait
+    presets from a square), its full width when wider, and the whole image when equal. Edges
+    are fractional so the resize samples exactly the right region.
+    """
+    if aspect <= 0:
+        raise ValueError(f"aspect must be positive, got {aspect}")
+    if width / height > aspect:
+        crop_width = height * aspect
+        left = (width - crop_width) / 2
+        return (left, 0.0, left + crop_width, float(height))
+    crop_height = width / aspect
+    top = (height - crop_height) / 2
+    return (0.0, top, float(width), top + crop_height)
+
+
+def recolour_background(
+    image: np.ndarray,
+    colour: tuple[int, int, int],
+    max_border_spread: float = DEFAULT_MAX_BORDER_SPREAD,
+    colour_tolerance: float = DEFAULT_COLOUR_TOLERANCE,
+    guide: np.ndarray | None = None,
+) -> FramedPhoto:
+    """Replaces a plain background with `colour`, with a soft edge; leaves a busy one alone.
+
+    The background colour is the median of a band along the top and the upper sides. If the
+    band's spread (90th percentile of distances to that colour) exceeds `max_border_spread`,
+    the background is not plain and the image is returned unchanged. Otherwise the background
+    is every pixel within `colour_tolerance` of that colour and connected to the band; it is
+    filled with `colour`, blended over about a pixel into the subject so the edge is not jagged.
+
+    Args:
+        image: (H, W, 3) uint8 RGB.
+        colour: the new background, (r, g, b) in 0-255.
+        max_border_spread: largest spread of a plain border, RGB distance in 0-255 units.
+        colour_tolerance: largest RGB distance of a background pixel from the border colour.
+        guide: an image of the same shape the background is judged and found on (default
+            `image` itself); the replacement is applied to `image`.
+
+    Returns:
+        The image (a new array when recoloured) and whether it was recoloured.
+    """
+    _check_rgb(image)
+    guide = image if guide is None else guide
+    if guide.shape != image.shape:
+        raise ValueError(f"guide {guide.shape} and image {image.shape} differ in shape")
+    judged = guide.astype(np.float32)
+    band = _border_band(image.shape[0], image.shape[1])
+    border = judged[band]
+    estimate = np.median(border, axis=0)
+    spread = float(np.percentile(np.linalg.norm(border - estimate, axis=1), _SPREAD_PERCENTILE))
+    if spread > max_border_spread:
+        return FramedPhoto(image, False)
+
+    close = np.linalg.norm(judged - estimate, axis=2) <= colour_tolerance
+    # Flood fill from the border: only background regions reachable from the band change, so a
+    # face or shirt that happens to share the colour but is enclosed by the subject is kept.
+    components, _ = ndimage.label(close)
+    seeds = np.unique(components[band & close])
+    background = np.isin(components, seeds[seeds > 0])
+
+    sigma = max(1.0, _FEATHER_SHARE * max(image.shape[:2]))
+    # Fully replace the background itself (no halo of the old colour), fade into the subject.
+    soft = ndimage.gaussian_filter(background.astype(np.float32), sigma=sigma)
+    alpha = np.maximum(background, soft)[..., None]
+    target = np.asarray(colour, dtype=np.float32)
+    blended = image.astype(np.float32) * (1.0 - alpha) + target * alpha
+    return FramedPhoto(np.clip(np.rint(blended), 0, 255).astype(np.uint8), True)
+
+
+def _border_band(height: int, width: int) -> np.ndarray:
+    """A boolean mask of the top band and the side bands above the shoulders."""
+    thickness = max(1, round(_BAND_SHARE * min(height, width)))
+    band = np.zeros((height, width), dtype=bool)
+    band[:thickness, :] = True
+    side_rows = max(thickness, round(_SIDE_BAND_HEIGHT * height))
+    band[:side_rows, :thickness] = True
+    band[:side_rows, width - thickness :] = True
+    return band
+
+
+def _check_rgb(image: np.ndarray) -> None:
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an (H, W, 3) uint8 image, got {image.shape} {image.dtype}")

@@ -1,0 +1,252 @@
+"""Writes labelled ID photos from a generator tracked in MLflow (`idphoto generate`).
+
+Photo `i` is drawn from the latent seeded by `(seed, i)`, so it is the same photo whatever the
+batch size or the number of photos asked for. Photos and `manifest.json` are written to a
+staging folder beside `out_dir` and renamed into place at the end: an interrupted run leaves no
+folder under the requested name that looks complete.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+
+from idphoto import __version__, config
+from idphoto.errors import UserError
+from idphoto.generation.framing import frame_photo
+from idphoto.generation.labelling import ImageFormat, PhotoLabel, write_photo
+from idphoto.generation.model_source import ModelRef, load_generator, resolve_model
+from idphoto.generation.presets import LabelSettings, Preset, load_presets
+from idphoto.tracking.runs import check_tracking_server
+
+MANIFEST_FILE = "manifest.json"
+TOOL = f"idphoto {__version__}"
+_EXTENSION = {"png": "png", "jpeg": "jpg"}
+_STAGING_MARK = ".partial-"
+
+
+@dataclasses.dataclass(frozen=True)
+class GenerationSummary:
+    """What `generate_photos` wrote."""
+
+    out_dir: str
+    manifest: str
+    count: int
+    recoloured: int
+    preset: str
+    width_px: int
+    height_px: int
+    model: ModelRef
+
+
+def latent_for(seed: int, index: int, latent_dim: int) -> np.ndarray:
+    """Returns the float32 latent of photo `index`: a function of (seed, index) only."""
+    return np.random.default_rng([seed, index]).standard_normal(latent_dim).astype(np.float32)
+
+
+def generate_photos(
+    model_uri: str,
+    n: int,
+    preset_name: str,
+    out_dir: str | Path,
+    seed: int = 0,
+    batch_size: int = 16,
+    visible_label: bool = True,
+    image_format: ImageFormat = "png",
+    overwrite: bool = False,
+) -> GenerationSummary:
+    """Generates `n` labelled ID photos at a preset's size into `out_dir`, with a manifest.
+
+    Args:
+        model_uri: the generator (see `resolve_model`).
+        n: number of photos.
+        preset_name: a preset of `configs/presets.yaml`.
+        out_dir: the folder to create; an existing one must be empty unless `overwrite`.
+        seed: the seed of the latents (photo i uses (seed, i)).
+        batch_size: photos per generator call.
+        visible_label: draw the visible AI-generated mark.
+        image_format: 'png' or 'jpeg'.
+        overwrite: replace a non-empty `out_dir` (its old content is removed).
+
+    Returns:
+        What was written.
+
+    Raises:
+        UserError: unknown preset, unusable `out_dir`, unreachable tracking store, or a model
+            URI that does not resolve — all before the model is loaded.
+    """
+    if n < 1 or batch_size < 1 or seed < 0:
+        raise ValueError(f"need n >= 1, batch_size >= 1, seed >= 0; got {n}, {batch_size}, {seed}")
+    if image_format not in _EXTENSION:
+        raise ValueError(f"image_format must be 'png' or 'jpeg', got {image_format!r}")
+    catalogue = load_presets()
+    preset = catalogue.preset(preset_name)
+    out_dir = Path(os.path.abspath(out_dir))  # normalises `..`, unlike Path.absolute
+    _check_out_dir(out_dir, overwrite)
+    check_tracking_server()
+    ref = resolve_model(model_uri)
+    generator = load_generator(ref)
+    latent_dim = int(generator.input_shape[-1])
+
+    staging = _make_staging(out_dir)
+    try:
+        writer = _PhotoWriter(
+            staging, n, seed, ref, preset, catalogue.label, visible_label, image_format
+        )
+        with tqdm(total=n, desc="photos", unit="photo", disable=None) as progress:
+            for start in range(0, n, batch_size):
+                indices = range(start, min(start + batch_size, n))
+                latents = np.stack([latent_for(seed, i, latent_dim) for i in indices])
+                images = _to_rgb_uint8(np.asarray(generator(latents, training=False)), ref)
+                for index, image in zip(indices, images, strict=True):
+                    writer.write(index, image)
+                    progress.update(1)
+        writer.write_manifest()
+        _publish(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return GenerationSummary(
+        out_dir=str(out_dir),
+        manifest=str(out_dir / MANIFEST_FILE),
+        count=n,
+        recoloured=sum(photo["background_recoloured"] for photo in writer.photos),
+        preset=preset.name,
+        width_px=preset.width_px,
+        height_px=preset.height_px,
+        model=ref,
+    )
+
+
+@dataclasses.dataclass
+class _PhotoWriter:
+    """Frames, labels and writes photos into the staging folder, and records each one."""
+
+    folder: Path
+    count: int
+    seed: int
+    ref: ModelRef
+    preset: Preset
+    label: LabelSettings
+    visible_label: bool
+    image_format: ImageFormat
+    photos: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+
+    def write(self, index: int, image: np.ndarray) -> None:
+        """Writes photo `index` from the generator's (R, R, 3) uint8 output."""
+        framed = frame_photo(image, self.preset)
+        label = PhotoLabel(
+            digital_source_type=self.label.digital_source_type,
+            tool=TOOL,
+            model_uri=self.ref.uri,
+            model_name=self.ref.name,
+            model_version=self.ref.version,
+            run_id=self.ref.run_id,
+            seed=self.seed,
+            index=index,
+            preset=self.preset.name,
+        )
+        digits = max(5, len(str(self.count - 1)))
+        name = f"photo-{index:0{digits}d}.{_EXTENSION[self.image_format]}"
+        mark = self.label.text if self.visible_label else None
+        data = write_photo(
+            framed.image, self.folder / name, label, self.preset.dpi, mark, self.image_format
+        )
+        self.photos.append(
+            {
+                "file": name,
+                "index": index,
+                "seed": self.seed,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "width_px": self.preset.width_px,
+                "height_px": self.preset.height_px,
+                "background_recoloured": framed.recoloured,
+            }
+        )
+
+    def write_manifest(self) -> None:
+        """Writes `manifest.json`; written last, so a folder without it was interrupted."""
+        ref = self.ref
+        manifest = {
+            "tool": TOOL,
+            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+            "model": {
+                "uri": ref.uri,
+                "name": ref.name,
+                "version": ref.version,
+                "run_id": ref.run_id,
+            },
+            "preset": config.to_dict(self.preset),
+            "seed": self.seed,
+            "format": self.image_format,
+            "label": {
+                "digital_source_type": self.label.digital_source_type,
+                "visible_mark": self.label.text if self.visible_label else None,
+            },
+            "count": len(self.photos),
+            "photos": self.photos,
+        }
+        text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
+        (self.folder / MANIFEST_FILE).write_text(text, encoding="utf-8")
+
+
+def _to_rgb_uint8(images: np.ndarray, ref: ModelRef) -> np.ndarray:
+    """Maps (B, R, R, 1 or 3) output in [-1, 1] to uint8 RGB; grayscale is repeated to RGB."""
+    images = np.clip(np.rint((images.astype(np.float32) + 1.0) * 127.5), 0, 255).astype(np.uint8)
+    channels = images.shape[-1]
+    if channels == 1:
+        return np.repeat(images, 3, axis=-1)
+    if channels == 3:
+        return images
+    raise UserError(f"--model {ref.uri} makes images with {channels} channels, not 1 or 3")
+
+
+def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
+    cwd = Path.cwd()
+    if out_dir == cwd or out_dir in cwd.parents:
+        # --overwrite swaps the whole folder: never the one we stand in or one above it.
+        raise UserError(f"--out {out_dir} must not be the current folder or one of its parents")
+    if out_dir.exists():
+        if not out_dir.is_dir():
+            raise UserError(f"--out {out_dir} is a file, not a folder")
+        if any(out_dir.iterdir()) and not overwrite:
+            raise UserError(f"--out {out_dir} is not empty; pass --overwrite to replace it")
+    try:
+        out_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UserError(f"cannot create {out_dir.parent}: {err.strerror or err}") from None
+
+
+def _make_staging(out_dir: Path) -> Path:
+    # Left by a killed run: only our own names (`<out>.partial-<8 hex>`) are removed.
+    stale = re.compile(re.escape(out_dir.name + _STAGING_MARK) + r"(old-)?[0-9a-f]{8}")
+    for sibling in out_dir.parent.iterdir():
+        if sibling.is_dir() and stale.fullmatch(sibling.name):
+            shutil.rmtree(sibling, ignore_errors=True)
+    staging = out_dir.parent / f"{out_dir.name}{_STAGING_MARK}{uuid.uuid4().hex[:8]}"
+    try:
+        staging.mkdir()
+    except OSError as err:
+        raise UserError(f"cannot write beside --out {out_dir}: {err.strerror or err}") from None
+    return staging
+
+
+def _publish(staging: Path, out_dir: Path) -> None:
+    retired = None
+    if out_dir.exists():
+        retired = out_dir.parent / f"{out_dir.name}{_STAGING_MARK}old-{uuid.uuid4().hex[:8]}"
+        out_dir.rename(retired)
+    staging.rename(out_dir)
+    if retired:
+        shutil.rmtree(retired, ignore_errors=True)
