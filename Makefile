@@ -6,16 +6,29 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 IDPHOTO := $(BIN)/idphoto
 DATA ?= data
-SAMPLE_N ?= 40
+SAMPLE_N ?= 100
 MANIFEST ?= $(DATA)/sample/manifest.csv
 USE ?= research
 INGESTED ?= $(DATA)/ingested-$(USE)
 BEAM_ARGS ?=
 TRAIN_CONFIG ?= configs/train/dcgan64.yaml
-STEPS ?=
+# A few CPU minutes of the 64x64 config; `make train STEPS=` runs the config's full schedule.
+STEPS ?= 200
 TRAIN_ARGS ?=
+RUN ?= latest
+PROMOTE_CONFIG ?= configs/promote/default.yaml
+ALIAS ?= champion
+PROMOTE_ARGS ?=
+MODEL ?= models:/idphoto-generator@$(ALIAS)
+N ?= 8
+PRESET ?= passport-35x45
+PHOTOS ?= generated
+GENERATE_ARGS ?=
+UI_PORT ?= 5000
+# Every command reads MLFLOW_TRACKING_URI; the default is the project's SQLite store.
+export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: setup sample-data ingest train demo test lint format clean
+.PHONY: setup sample-data ingest train promote generate ui demo test lint format clean
 
 setup: $(VENV)/.installed
 
@@ -43,7 +56,27 @@ $(INGESTED)/dataset_info.json: | $(VENV)/.installed $(SAMPLE_IF_DEFAULT)
 train: setup $(INGESTED)/dataset_info.json
 	$(IDPHOTO) train --data $(INGESTED) --config $(TRAIN_CONFIG) $(if $(STEPS),--steps $(STEPS)) $(TRAIN_ARGS)
 
-demo: ingest
+promote: setup
+	$(IDPHOTO) promote --run $(RUN) --use $(USE) --alias $(ALIAS) --config $(PROMOTE_CONFIG) $(PROMOTE_ARGS)
+
+generate: setup
+	$(IDPHOTO) generate --model $(MODEL) --n $(N) --preset $(PRESET) --out $(PHOTOS) --overwrite $(GENERATE_ARGS)
+
+# The MLflow UI over the same store, on this machine only (127.0.0.1).
+ui: setup
+	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(UI_PORT)
+
+# The whole pipeline on the sample data, offline on a CPU, in a few minutes: a dataset for
+# commercial use, a short training run, promotion through the demo gates, labelled photos.
+DEMO_RUN := runs/demo
+demo: setup $(DATA)/sample/manifest.csv
+	$(IDPHOTO) ingest --manifest $(DATA)/sample/manifest.csv --out $(DATA)/ingested-commercial --use commercial --overwrite
+	rm -rf $(DEMO_RUN)
+	$(IDPHOTO) train --data $(DATA)/ingested-commercial --config $(TRAIN_CONFIG) --out $(DEMO_RUN) --steps $(STEPS) --use commercial
+	$(IDPHOTO) promote --run $$($(BIN)/python -c "import json; print(json.load(open('$(DEMO_RUN)/mlflow_run.json'))['run_id'])") --use commercial --config configs/promote/demo.yaml
+	$(IDPHOTO) generate --model models:/idphoto-generator@champion --n 4 --preset $(PRESET) --out $(PHOTOS) --overwrite
+	@echo "photos: $(PHOTOS)/ (labelled AI-generated; see $(PHOTOS)/manifest.json)"
+	@echo "browse runs, metrics, grids and the registry: make ui, then open http://127.0.0.1:$(UI_PORT)"
 
 test: setup
 	$(BIN)/pytest
@@ -57,4 +90,4 @@ format: setup
 	$(BIN)/ruff format .
 
 clean:
-	rm -rf $(DATA) runs
+	rm -rf $(DATA) runs generated
