@@ -23,30 +23,29 @@ def sample_manifest(tmp_path_factory):
     return write_sample_dataset(str(root / "sample"), n=13, seed=0)
 
 
-@pytest.fixture(scope="session")
-def ingested_research(sample_manifest, tmp_path_factory):
-    """The sample data ingested for research use (in-memory runner: quick to start)."""
+def _ingest(manifest: str, out: str, use: str) -> str:
     from pipelines import ingest
 
-    out = str(tmp_path_factory.mktemp("ingested") / "research")
     ingest.run(
-        ["--manifest", sample_manifest, "--out", out, "--use", "research",
+        ["--manifest", manifest, "--out", out, "--use", use,
          "--runner=DirectRunner", "--direct_running_mode=in_memory"]
     )  # fmt: skip
     return out
+
+
+@pytest.fixture(scope="session")
+def ingested_research(sample_manifest, tmp_path_factory):
+    """The sample data ingested for research use (in-memory runner: quick to start)."""
+    return _ingest(
+        sample_manifest, str(tmp_path_factory.mktemp("ingested") / "research"), "research"
+    )
 
 
 @pytest.fixture(scope="session")
 def ingested_commercial(sample_manifest, tmp_path_factory):
     """The sample data ingested for commercial use: no NC, ND, unknown or unconsented photo."""
-    from pipelines import ingest
-
     out = str(tmp_path_factory.mktemp("ingested") / "commercial")
-    ingest.run(
-        ["--manifest", sample_manifest, "--out", out, "--use", "commercial",
-         "--runner=DirectRunner", "--direct_running_mode=in_memory"]
-    )  # fmt: skip
-    return out
+    return _ingest(sample_manifest, out, "commercial")
 
 
 def free_port() -> int:
