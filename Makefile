@@ -28,7 +28,7 @@ UI_PORT ?= 5000
 # Every command reads MLFLOW_TRACKING_URI; the default is the project's SQLite store.
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: setup sample-data ingest train promote generate ui demo test lint format clean
+.PHONY: setup sample-data ingest train promote generate ui demo test reliability lint format clean
 
 setup: $(VENV)/.installed
 
@@ -80,6 +80,11 @@ demo: setup $(DATA)/sample/manifest.csv
 
 test: setup
 	$(BIN)/pytest
+
+# kill -9 of ingest and training at random points (seeds x kill points), reruns, and the figures.
+RELIABILITY_ARGS ?= --seeds 3 --kills 4 --train-kills 2
+reliability: setup
+	$(BIN)/python -m tests.faults.fault_loop $(RELIABILITY_ARGS)
 
 lint: setup
 	$(BIN)/ruff check .

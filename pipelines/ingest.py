@@ -10,8 +10,10 @@ Without `--runner` the job runs on Beam's DirectRunner in multi-processing mode 
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Sequence
@@ -95,10 +97,28 @@ def run(argv: Sequence[str] | None = None) -> dict:
         }
         outputs.write_report(staging, report)
         publish.publish(staging, args.out)
-    except BaseException:
+    except BaseException as err:
         publish.discard(staging)
+        storage = _storage_error(err)
+        if storage:
+            raise UserError(f"cannot write the dataset under {args.out}: {storage}") from err
         raise
     return report
+
+
+# A full disk, a file-size or quota limit, a read-only or forbidden folder: the user's to fix.
+# Beam wraps a worker's OSError in its own error, so the errno is read from the message too.
+_STORAGE_ERRNOS = (errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES)
+_ERRNO_IN_TEXT = re.compile(r"\[Errno (\d+)\] ([^\]\['\n]+)")
+
+
+def _storage_error(err: BaseException) -> str | None:
+    if isinstance(err, OSError) and err.errno in _STORAGE_ERRNOS:
+        return f"[Errno {err.errno}] {err.strerror}"
+    for match in _ERRNO_IN_TEXT.finditer(str(err)):
+        if int(match.group(1)) in _STORAGE_ERRNOS:
+            return f"[Errno {match.group(1)}] {match.group(2).strip()}"
+    return None
 
 
 def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:

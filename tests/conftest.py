@@ -55,42 +55,59 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class MlflowServer:
+    """A real `mlflow server` process on a loopback port over a SQLite store and local
+    artifacts in `root`; `stop()` and `start()` restart it on the same store and port."""
+
+    def __init__(self, root, port: int):
+        self.root = root
+        self.port = port
+        self.uri = f"http://127.0.0.1:{port}"
+        self._process = None
+        self._log = None
+
+    def start(self) -> MlflowServer:
+        self._log = open(self.root / "server.log", "a")  # noqa: SIM115 - kept for the lifetime
+        self._process = subprocess.Popen(
+            [
+                sys.executable, "-m", "mlflow", "server",
+                "--host", "127.0.0.1", "--port", str(self.port),
+                "--backend-store-uri", f"sqlite:///{self.root}/mlflow.db",
+                "--artifacts-destination", str(self.root / "artifacts"),
+                "--workers", "1",
+            ],
+            stdout=self._log, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        return self
+            except OSError:
+                pass
+            if self._process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                log = (self.root / "server.log").read_text()
+                raise RuntimeError(f"mlflow server did not start: {log[-2000:]}")
+            time.sleep(0.5)
+
+    def stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+        self._log.close()
+
+
 @pytest.fixture(scope="session")
 def mlflow_server(tmp_path_factory):
     """A real `mlflow server` on a free loopback port, with SQLite and a local artifact store."""
-    root = tmp_path_factory.mktemp("mlflow")
-    port = free_port()
-    log = open(root / "server.log", "w")  # noqa: SIM115 - open for the server's lifetime
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "mlflow", "server",
-            "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{root}/mlflow.db",
-            "--artifacts-destination", str(root / "artifacts"),
-            "--workers", "1",
-        ],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    uri = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError(f"mlflow server did not start: {(root / 'server.log').read_text()}")
-        time.sleep(0.5)
-    yield uri
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    server = MlflowServer(tmp_path_factory.mktemp("mlflow"), free_port()).start()
+    yield server.uri
+    server.stop()
 
 
 @pytest.fixture

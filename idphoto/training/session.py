@@ -38,15 +38,15 @@ def run_training(
     check_batch_fits(dataset, resolved["derived"]["global_batch"])
     if dry_run:
         return 0
+    from idphoto.tracking.runs import check_tracking_server, log_params, start_or_resume_run
+
+    uri = check_tracking_server() if is_chief() else ""  # before anything is written
     resuming = check_resumable(run_dir, resolved)
     os.makedirs(run_dir, exist_ok=True)
     if not is_chief():
         result = train(cfg, dataset, strategy, run_dir, resolved)
         return 0 if result.completed else 1
 
-    from idphoto.tracking.runs import check_tracking_server, log_params, start_or_resume_run
-
-    uri = check_tracking_server()
     tags = {
         "idphoto.config_file": config_path,
         "idphoto.data": os.path.abspath(data),
