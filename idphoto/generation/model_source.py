@@ -80,8 +80,9 @@ def load_generator(ref: ModelRef) -> Any:
         UserError: the artifact is missing or is not an image generator.
     """
     try:
-        generator = mlflow.keras.load_model(ref.load_uri)
-    except (MlflowException, OSError) as err:
+        # Safe mode refuses to deserialise code (Lambda layers, pickled functions) from a model.
+        generator = mlflow.keras.load_model(ref.load_uri, load_model_kwargs={"safe_mode": True})
+    except (MlflowException, OSError, ValueError) as err:
         raise UserError(f"--model {ref.uri}: cannot load the model: {first_line(err)}") from None
     if len(generator.input_shape) != 2 or len(generator.output_shape) != 4:
         raise UserError(

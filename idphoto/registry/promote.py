@@ -3,10 +3,14 @@ passes. Every gate is evaluated on every promotion, and its result is recorded e
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
+import hashlib
+import os
 import tempfile
 
+import fasteners
 import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
@@ -78,39 +82,66 @@ def promote(
     model_name = run.data.params.get("tracking.model_name", DEFAULT_MODEL_NAME)
     model_uri = f"runs:/{run_id}/{GENERATOR}"
     registered_uri = _check_model(model_uri)
-    holder = _alias_holder(client, model_name, alias)
-
-    holder_swd = None
-    if holder is not None and holder.run_id != run_id:
-        holder_swd = client.get_run(holder.run_id).data.metrics.get("swd")
     rows = _run_lineage(client, run_id)
-    results = (
-        gates.quality_gate(run.data.metrics, cfg.quality, holder_swd, force_quality),
-        gates.licence_gate(
-            use, sum(r["decision"] == ACCEPTED for r in rows), violations(rows, policy, use)
-        ),
-        _near_copy(client, run, model_uri, cfg, alias, data_dir),
+    licence = gates.licence_gate(
+        use, sum(r["decision"] == ACCEPTED for r in rows), violations(rows, policy, use)
     )
-    tags = _gate_tags(results, use, alias, force_quality)
-    previous = holder.version if holder is not None else None
-    if not all(result.ok for result in results):
-        client.set_tag(run_id, f"idphoto.promotion.{alias}.{use}", "refused")
-        for key, value in tags.items():
+    near_copy = _near_copy(client, run, model_uri, cfg, alias, data_dir)
+    # The alias holder is read, compared with and replaced under one lock, so two promotions
+    # racing for an alias end with the better model holding it, each having run every gate.
+    with _alias_lock(model_name, alias):
+        holder = _alias_holder(client, model_name, alias)
+        holder_swd = None
+        if holder is not None and holder.run_id != run_id:
+            holder_swd = client.get_run(holder.run_id).data.metrics.get("swd")
+        quality = gates.quality_gate(run.data.metrics, cfg.quality, holder_swd, force_quality)
+        results = (quality, licence, near_copy)
+        tags = _gate_tags(results, use, alias, force_quality)
+        previous = holder.version if holder is not None else None
+        for key, value in tags.items():  # the run records every attempt, passed or not
             client.set_tag(run_id, key, value)
-        existing = _version_of_run(client, model_name, run_id)
-        if existing is not None:  # a version registered earlier records this attempt too
-            for key, value in tags.items():
-                client.set_model_version_tag(model_name, existing.version, key, value)
-        return Promotion(run_id, model_name, alias, use, results, None, previous)
+        if not all(result.ok for result in results):
+            _record_refusal(client, model_name, run_id, alias, use, tags)
+            return Promotion(run_id, model_name, alias, use, results, None, previous)
+        version = _register(client, model_name, run, registered_uri, tags)
+        client.set_registered_model_alias(model_name, alias, version)
+    client.set_tag(run_id, f"idphoto.promotion.{alias}.{use}", f"version {version}")
+    return Promotion(run_id, model_name, alias, use, results, version, previous)
 
+
+@contextlib.contextmanager
+def _alias_lock(model_name: str, alias: str):
+    """An inter-process lock per tracking store, model and alias.
+
+    MLflow has no compare-and-set for aliases, so promotions on this machine take a file lock;
+    promotions from several machines against one server must be serialised by their caller
+    (e.g. one CI job at a time).
+    """
+    key = f"{mlflow.get_tracking_uri()}|{model_name}|{alias}".encode()
+    path = os.path.join(
+        tempfile.gettempdir(), f"idphoto-promote-{hashlib.sha1(key).hexdigest()[:16]}.lock"
+    )
+    with fasteners.InterProcessLock(path):
+        yield
+
+
+def _record_refusal(client, model_name: str, run_id: str, alias: str, use: str, tags) -> None:
+    client.set_tag(run_id, f"idphoto.promotion.{alias}.{use}", "refused")
+    existing = _version_of_run(client, model_name, run_id)
+    if existing is not None:  # a version registered earlier records this attempt too
+        for key, value in tags.items():
+            client.set_model_version_tag(model_name, existing.version, key, value)
+
+
+def _register(client, model_name: str, run, registered_uri: str, tags) -> str:
+    """Registers the run's generator (once) and tags the version; returns its number."""
+    run_id = run.info.run_id
     version = _version_of_run(client, model_name, run_id)
     if version is None:
         version = mlflow.register_model(registered_uri, model_name, tags=_version_tags(run, run_id))
     for key, value in {**_version_tags(run, run_id), **tags}.items():
         client.set_model_version_tag(model_name, version.version, key, value)
-    client.set_registered_model_alias(model_name, alias, version.version)
-    client.set_tag(run_id, f"idphoto.promotion.{alias}.{use}", f"version {version.version}")
-    return Promotion(run_id, model_name, alias, use, results, str(version.version), previous)
+    return str(version.version)
 
 
 def _latest_training_run(client: MlflowClient):
@@ -185,7 +216,8 @@ def _near_copy(client, run, model_uri: str, cfg: PromoteConfig, alias: str, data
             f"run trained on {expected[:12]}); pass --data",
         )
     near = cfg.near_copy
-    generator = mlflow.keras.load_model(model_uri)
+    # Safe mode refuses to deserialise code (Lambda layers, pickled functions) from a model.
+    generator = mlflow.keras.load_model(model_uri, load_model_kwargs={"safe_mode": True})
     samples = _samples(generator, near.samples, near.seed)
     _, resolution, _, channels = generator.output_shape
     chunks, ids, kept = [], [], {}

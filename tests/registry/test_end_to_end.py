@@ -133,3 +133,40 @@ def test_clean_model_is_promoted_then_generates_labelled_photos_and_is_traced(
     rejected = [hit for hit in hits if hit["decision"] == "rejected"]
     assert reached == [runs["research"]]
     assert rejected and rejected[0]["runs"] == []  # the commercial dataset lists it, rejected
+
+
+def test_racing_promotions_end_with_the_better_model_holding_the_alias(runs, tracking):
+    racing = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "idphoto",
+                "promote",
+                "--run",
+                run_id,
+                "--use",
+                "research",
+                "--alias",
+                "race",
+                *LENIENT,
+                "--set",
+                "quality.beat_current=true",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        for run_id in (runs["research"], runs["commercial"])
+    ]
+    outputs = [process.communicate(timeout=600) for process in racing]
+    assert all(p.returncode in (0, 1) for p in racing), [err[-2000:] for _, err in outputs]
+    client = MlflowClient()
+    swd = {run_id: client.get_run(run_id).data.metrics["swd"] for run_id in runs.values()}
+    holder = client.get_model_version_by_alias(MODEL, "race")
+    assert holder.run_id == min(swd, key=swd.get)
+    for run_id in runs.values():  # both were judged on every gate
+        tags = client.get_run(run_id).data.tags
+        assert tags["idphoto.gate.research.licence"] == "passed"
+        assert tags["idphoto.gate.research.near_copy"] == "passed"
+        assert tags["idphoto.gate.research.quality"] in ("passed", "failed")
