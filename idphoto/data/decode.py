@@ -19,13 +19,19 @@ from idphoto.errors import PhotoRejected
 Image.MAX_IMAGE_PIXELS = None
 
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+# Photo formats only: Pillow would otherwise hand EPS to Ghostscript, an external interpreter,
+# and try dozens of rarely fuzzed plug-ins (FITS, PSD, DDS, ...) on untrusted bytes.
+# (JPEG's opener also returns the multi-picture MPO files some cameras write.)
+PHOTO_FORMATS = ("JPEG", "PNG", "WEBP", "TIFF", "GIF", "BMP")
 
 
 def decode_photo(data: bytes, max_pixels: int, min_side: int) -> np.ndarray:
     """Decodes image bytes into an (H, W, 3) uint8 RGB array, upright per its EXIF orientation.
 
-    Grayscale, palette, CMYK, 16-bit and images with alpha (composited over white) are converted;
-    multi-frame files (animated GIF, multi-page TIFF) give their first frame.
+    Only `PHOTO_FORMATS` are read; any other format is `not_an_image`. Grayscale, palette, CMYK,
+    16-bit and images with alpha (composited over white) are converted; multi-frame files
+    (animated GIF/PNG/WebP, multi-page TIFF, MPO) give their first frame. An EXIF orientation
+    outside 1-8 is ignored.
 
     Args:
         data: the file's bytes.
@@ -37,9 +43,9 @@ def decode_photo(data: bytes, max_pixels: int, min_side: int) -> np.ndarray:
             or `too_small`.
     """
     try:
-        image = Image.open(io.BytesIO(data))
+        image = Image.open(io.BytesIO(data), formats=PHOTO_FORMATS)
     except UnidentifiedImageError:
-        raise PhotoRejected("not_an_image", "not a recognised image format") from None
+        raise PhotoRejected("not_an_image", f"not one of {', '.join(PHOTO_FORMATS)}") from None
     except Exception as err:  # Pillow plug-ins raise many types on malformed headers
         raise PhotoRejected("corrupt_image", _describe(err)) from None
     width, height = image.size

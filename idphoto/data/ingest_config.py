@@ -16,6 +16,7 @@ class ImageLimits:
     max_file_bytes: int
     max_pixels: int
     min_side: int
+    max_seconds_per_photo: float
 
 
 @dataclasses.dataclass(frozen=True)

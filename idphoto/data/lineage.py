@@ -102,7 +102,7 @@ def attribution_markdown(table: pa.Table, dataset_name: str) -> str:
         "",
     ]
     for r in rows:
-        title = _escape(r["title"]) or "Untitled"
+        title = _escape_item_start(_escape(r["title"])) or "Untitled"
         author = _escape(r["author"]) or "unknown author"
         source = _escape(r["source_url"]) or "no source given"
         licence = _escape(r["spdx"] or r["licence"])
@@ -113,6 +113,8 @@ def attribution_markdown(table: pa.Table, dataset_name: str) -> str:
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>~])")
+# After `_escape`, what would still open a block at the start of a list item: "- x", "1. x".
+_ITEM_START_MARKER = re.compile(r"^(\d*)([-.])")
 
 
 def _escape(text: str | None) -> str:
@@ -121,3 +123,8 @@ def _escape(text: str | None) -> str:
         return ""
     flat = " ".join(str(text).split())
     return _MARKDOWN_SPECIAL.sub(r"\\\1", flat).replace("&", "&amp;")
+
+
+def _escape_item_start(escaped: str) -> str:
+    """Escapes a list marker that opens escaped text placed first in a list item."""
+    return _ITEM_START_MARKER.sub(r"\1\\\2", escaped, count=1)

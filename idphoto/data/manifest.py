@@ -78,9 +78,7 @@ def count_rows(path: str) -> int:
 
 
 def _read_csv(handle: io.BufferedIOBase, path: str) -> Iterator[dict[str, Any]]:
-    # utf-8-sig drops a byte-order mark; newline="" lets csv handle quoted newlines and CRLF.
-    text = io.TextIOWrapper(handle, encoding="utf-8-sig", newline="")
-    reader = csv.reader(text)
+    reader = csv.reader(_decoded_lines(handle, path))
     try:
         header = next(reader, None)
         if header is None:
@@ -95,10 +93,27 @@ def _read_csv(handle: io.BufferedIOBase, path: str) -> Iterator[dict[str, Any]]:
                     f"{path} line {line}: {len(record)} fields, header has {len(columns)}"
                 )
             yield _row(dict(zip(columns, record, strict=True)), line, path)
-    except UnicodeDecodeError:
-        raise ManifestError(f"{path} line {reader.line_num + 1}: not valid UTF-8") from None
     except csv.Error as err:
         raise ManifestError(f"{path} line {reader.line_num}: {err}") from None
+
+
+def _decoded_lines(handle: io.BufferedIOBase, path: str) -> Iterator[str]:
+    """Decodes the file line by line, so that a byte that is not UTF-8 is reported on its line.
+
+    (A TextIOWrapper decodes in 8 KiB chunks and fails lines ahead of the reader.) Lines end at
+    LF, CRLF or a lone CR, as csv expects; the first line loses its byte-order mark.
+    """
+    number = 0
+    for raw in _raw_lines(handle):
+        # UTF-8 never uses the bytes of CR or LF inside a character, so splitting first is safe.
+        for piece in raw.splitlines(keepends=True):
+            number += 1
+            try:
+                yield piece.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as err:
+                raise ManifestError(
+                    f"{path} line {number}: not valid UTF-8 (byte 0x{piece[err.start]:02x})"
+                ) from None
 
 
 def _columns(header: list[str], path: str) -> list[str]:
@@ -115,7 +130,7 @@ def _columns(header: list[str], path: str) -> list[str]:
 
 
 def _read_jsonl(handle: io.BufferedIOBase, path: str) -> Iterator[dict[str, Any]]:
-    for line, raw in enumerate(handle, start=1):
+    for line, raw in enumerate(_raw_lines(handle), start=1):
         try:
             text = raw.decode("utf-8-sig" if line == 1 else "utf-8").strip()
         except UnicodeDecodeError:
@@ -124,8 +139,9 @@ def _read_jsonl(handle: io.BufferedIOBase, path: str) -> Iterator[dict[str, Any]
             continue
         try:
             record = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ManifestError(f"{path} line {line}: not valid JSON ({err.msg})") from None
+        except (ValueError, RecursionError) as err:
+            why = _json_error(err)
+            raise ManifestError(f"{path} line {line}: not valid JSON ({why})") from None
         if not isinstance(record, dict):
             raise ManifestError(f"{path} line {line}: expected a JSON object")
         record = {_ALIASES.get(k.lower(), k.lower()): v for k, v in record.items()}
@@ -139,27 +155,28 @@ def _read_ffhq(handle: io.BufferedIOBase, path: str) -> Iterator[dict[str, Any]]
     """Reads FFHQ's metadata: the in-the-wild photo when present, else the aligned one."""
     try:
         records = json.load(handle)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (ValueError, RecursionError) as err:  # UnicodeDecodeError is a ValueError too
         where = f" line {err.lineno}" if isinstance(err, json.JSONDecodeError) else ""
-        raise ManifestError(f"{path}{where}: not valid JSON") from None
+        raise ManifestError(f"{path}{where}: not valid JSON ({_json_error(err)})") from None
     if not isinstance(records, dict):
         raise ManifestError(f"{path}: expected FFHQ's object of records")
     root = manifest_root(path)
     for number, (key, record) in enumerate(sorted(records.items(), key=_ffhq_order), start=1):
-        try:
-            meta = record["metadata"]
-            variants = [record[name] for name in ("in_the_wild", "image") if name in record]
-        except (KeyError, TypeError):
-            raise ManifestError(f"{path} record {key!r}: not an FFHQ record") from None
+        meta = record.get("metadata") if isinstance(record, dict) else None
+        if not isinstance(meta, dict):
+            raise ManifestError(f"{path} record {key!r}: not an FFHQ record")
+        variants = [record[name] for name in ("in_the_wild", "image") if name in record]
         if not variants:
             raise ManifestError(f"{path} record {key!r}: no image or in_the_wild entry")
+        if not all(isinstance(v, dict) and isinstance(v.get("file_path"), str) for v in variants):
+            raise ManifestError(f"{path} record {key!r}: an image entry has no file_path text")
         chosen = next(
-            (v for v in variants if FileSystems.exists(_join(root, v.get("file_path", "")))),
+            (v for v in variants if FileSystems.exists(_join(root, v["file_path"]))),
             variants[-1],
         )
         fields = {
             "id": key,
-            "path": chosen.get("file_path", ""),
+            "path": chosen["file_path"],
             "licence": meta.get("license", ""),
             "author": meta.get("author", ""),
             "source_url": meta.get("photo_url", ""),
@@ -242,7 +259,23 @@ def _flatten(values: Any) -> Iterator[Any]:
 
 def _ffhq_order(item: tuple[str, Any]) -> tuple[int, str]:
     key = item[0]
-    return (int(key), key) if key.isdigit() else (1 << 62, key)
+    # isdigit() alone admits "²", which int() refuses; FFHQ's keys are ASCII digits.
+    return (int(key), key) if key.isascii() and key.isdigit() and len(key) < 19 else (1 << 62, key)
+
+
+def _raw_lines(handle: io.BufferedIOBase) -> Iterator[bytes]:
+    # readline, not iteration: Beam's CompressedFile (a .gz manifest) is not iterable.
+    return iter(handle.readline, b"")
+
+
+def _json_error(err: BaseException) -> str:
+    if isinstance(err, json.JSONDecodeError):
+        return err.msg
+    if isinstance(err, RecursionError):
+        return "nested too deeply"
+    if isinstance(err, UnicodeDecodeError):
+        return "not UTF-8"
+    return "a number too long to read"  # int() refuses over 4300 digits (CVE-2020-10735)
 
 
 def _join(root: str, relative: str) -> str:

@@ -9,6 +9,8 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import time
+from collections.abc import Callable
 
 import numpy as np
 from PIL import Image
@@ -21,6 +23,26 @@ from idphoto.data.sources import read_photo_bytes, resolve_photo_path
 from idphoto.errors import PhotoRejected
 from idphoto.faces.align import align_face, eye_distance, five_points
 from idphoto.faces.detect import FaceDetector, choose_face
+
+
+class Deadline:
+    """The time one photo may take, checked between the stages of its processing.
+
+    Checked, not enforced by interruption: Beam runs DoFns in worker threads, where a signal
+    cannot interrupt, and a process per photo would cost more than most photos take. Every stage
+    is bounded on its own (file size, pixel count read from the header, detector input size), so
+    checks between stages bound the whole; what they cannot stop is one stage that never ends.
+    """
+
+    def __init__(self, seconds: float, clock: Callable[[], float] = time.monotonic):
+        self._seconds = seconds
+        self._clock = clock
+        self._end = clock() + seconds
+
+    def check(self, stage: str) -> None:
+        """Rejects the photo as `timeout` when its time ran out by the end of `stage`."""
+        if self._clock() > self._end:
+            raise PhotoRejected("timeout", f"over {self._seconds:g} s by the end of {stage}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,7 +76,11 @@ def read_source(row: dict, root: str, cfg: IngestConfig) -> SourceFile:
 
 
 def prepare_photo(
-    row: dict, source: SourceFile, cfg: IngestConfig, detector: FaceDetector
+    row: dict,
+    source: SourceFile,
+    cfg: IngestConfig,
+    detector: FaceDetector,
+    deadline: Deadline | None = None,
 ) -> PreparedPhoto:
     """Decodes, locates the face, aligns it into ID framing and encodes the result.
 
@@ -63,23 +89,30 @@ def prepare_photo(
         source: the file read by `read_source`.
         cfg: the ingest settings.
         detector: used only for rows without landmarks.
+        deadline: the photo's time budget, checked after each stage; none when None.
 
     Raises:
-        PhotoRejected: for undecodable images, bad landmarks and missing or unusable faces.
+        PhotoRejected: for undecodable images, bad landmarks, missing or unusable faces, and
+            `timeout` when the deadline passes.
     """
+    check = deadline.check if deadline is not None else lambda stage: None
     image = decode_photo(source.data, cfg.image.max_pixels, cfg.image.min_side)
+    check("decoding")
     points, origin = locate_face(image, row.get("landmarks"), cfg, detector)
+    check("locating the face")
     framing = cfg.align
     aligned = align_face(
         image, points, framing.resolution, framing.head_height_share, framing.eye_line_from_top
     )
-    return PreparedPhoto(
+    prepared = PreparedPhoto(
         image_bytes=encode_image(aligned.image, framing.image_format, framing.jpeg_quality),
         landmarks=aligned.landmarks,
         landmarks_source=origin,
         pixel_sha256=pixel_digest(image),
         phash=perceptual_hash(image, cfg.dedup.hash_size),
     )
+    check("aligning and hashing")
+    return prepared
 
 
 def locate_face(

@@ -2,12 +2,15 @@
 
 Nothing outside the manifest's folder is ever opened: paths are checked before any read, and
 symbolic links are resolved first so that a link pointing out of the folder is caught too.
+A hard link cannot be resolved that way: it *is* the file outside, under a second name, and no
+path says where its other names lie. So a local file with more than one link is not read.
 """
 
 from __future__ import annotations
 
 import os
 import posixpath
+import stat
 from collections.abc import Sequence
 
 from apache_beam.io.filesystems import FileSystems
@@ -24,7 +27,8 @@ def resolve_photo_path(root: str, path: str, allowed_schemes: Sequence[str]) -> 
         allowed_schemes: remote URI schemes that may be read (`gs`, `s3`).
 
     Raises:
-        PhotoRejected: `unsupported_scheme`, `path_traversal` or `path_outside_root`.
+        PhotoRejected: `unsupported_scheme`, `path_traversal`, `path_outside_root`, `not_a_file`
+            or `hard_link`.
     """
     scheme, sep, _ = path.partition("://")
     if sep:
@@ -52,9 +56,16 @@ def _resolve_local(root: str, path: str) -> str:
     if os.path.commonpath([real_root, real]) != real_root:
         where = "a symlink out of" if not os.path.isabs(path) else "outside"
         raise PhotoRejected("path_outside_root", f"path resolves {where} the manifest folder")
-    if os.path.exists(real) and not os.path.isfile(real):
+    try:
+        status = os.stat(real)
+    except OSError:
+        return real  # missing (or unreadable): the read reports it
+    if not stat.S_ISREG(status.st_mode):
         # A folder, FIFO or device would hang or fail the read; it is never a photo.
         raise PhotoRejected("not_a_file", "path is not a regular file")
+    if status.st_nlink > 1:
+        # Another name of this inode may lie outside the root; finding it would mean a scan.
+        raise PhotoRejected("hard_link", f"file has {status.st_nlink} hard links; copy it instead")
     return real
 
 

@@ -7,10 +7,12 @@ lineage row (rows in = rows out). Counters in the `idphoto` namespace feed the i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 
 import apache_beam as beam
+import numpy as np
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
@@ -18,7 +20,7 @@ from idphoto.data import lineage
 from idphoto.data.dedup import band_keys, hamming_distance
 from idphoto.data.ingest_config import IngestConfig
 from idphoto.data.manifest import parse_consent, read_manifest
-from idphoto.data.photo import prepare_photo, read_source
+from idphoto.data.photo import Deadline, prepare_photo, read_source
 from idphoto.errors import PhotoRejected
 from idphoto.faces.detect import FaceDetector
 from idphoto.licences import Policy
@@ -102,13 +104,15 @@ class JudgeLicenceFn(beam.DoFn):
 
 
 class PreparePhotoFn(beam.DoFn):
-    """Reads, decodes, locates the face and aligns one photo (see `idphoto.data.photo`)."""
+    """Reads, decodes, locates the face and aligns one photo (see `idphoto.data.photo`), within
+    `image.max_seconds_per_photo`."""
 
     def __init__(self, root: str, cfg: IngestConfig, opted_out: frozenset[str]):
         self._root = root
         self._cfg = cfg
         self._opted_out = opted_out
         self._detector = None
+        self._detector_ready = False
         self._done = 0
 
     def setup(self):
@@ -116,8 +120,11 @@ class PreparePhotoFn(beam.DoFn):
         self._detector = FaceDetector(self._cfg.faces.detect_max_side)
 
     def process(self, row):
+        self._ready_detector_for(row)
+        deadline = Deadline(self._cfg.image.max_seconds_per_photo)
         try:
             source = read_source(row, self._root, self._cfg)
+            deadline.check("reading the file")
         except PhotoRejected as rejected:
             yield _reject(row, rejected.reason, rejected.detail)
             return
@@ -126,7 +133,7 @@ class PreparePhotoFn(beam.DoFn):
             yield _reject(row, "opted_out", "sha256 is on the opt-out list")
             return
         try:
-            photo = prepare_photo(row, source, self._cfg, self._detector)
+            photo = prepare_photo(row, source, self._cfg, self._detector, deadline)
         except PhotoRejected as rejected:
             yield _reject(row, rejected.reason, rejected.detail)
             return
@@ -143,6 +150,16 @@ class PreparePhotoFn(beam.DoFn):
             "pixel_sha256": photo.pixel_sha256,
             "phash": photo.phash,
         }
+
+    def _ready_detector_for(self, row):
+        # Builds the network before the first photo that needs it starts its clock: a one-off
+        # load of several seconds is not that photo's time.
+        landmarks = row.get("landmarks")
+        if self._detector_ready or (landmarks is not None and str(landmarks).strip()):
+            return
+        self._detector_ready = True
+        with contextlib.suppress(Exception):  # a broken detector fails again on the photo itself
+            self._detector.detect(np.zeros((64, 64, 3), np.uint8))
 
     def _log_progress(self):
         self._done += 1

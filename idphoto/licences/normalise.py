@@ -57,9 +57,13 @@ class Normalised:
 def normalise(text: str | None) -> Normalised:
     """Maps a licence string as found at a photo's source to an SPDX id or a named class.
 
-    Case, whitespace, unicode dashes, underscores and surrounding quotes do not change the result.
+    Case, whitespace, unicode dashes, underscores and surrounding quotes do not change the result;
+    nor, for a URL, do its scheme (`http`, `https` or none), `www.`, a trailing slash, a query,
+    a fragment or a Creative Commons deed/legalcode suffix (`/deed.en`, `/legalcode.fr`).
     Never raises on a string: text it cannot read becomes the class `unknown`, blank text (or None)
-    the class `empty`.
+    the class `empty`. So does text that states an element its licence lacks ("CC BY 4.0
+    (non-commercial use only)"), text over 500 characters and parentheses nested over 3 deep:
+    what is unclear is rejected, never read as a looser licence.
 
     Args:
         text: an SPDX id or expression, a Creative Commons name, URL or short code, a Flickr
@@ -78,6 +82,8 @@ def _normalise(text: str) -> Normalised:
     cleaned = _clean(text)
     if not cleaned:
         return Normalised(None, EMPTY)
+    if len(cleaned) > _MAX_LENGTH:
+        return Normalised(None, UNKNOWN)
     spdx = _spdx_expression(cleaned)
     if spdx is not None:
         return Normalised(spdx, spdx)
@@ -88,6 +94,7 @@ def _normalise(text: str) -> Normalised:
     return _free_text_expression(key) or Normalised(None, UNKNOWN)
 
 
+_MAX_LENGTH = 500  # longer text is a document, not a licence name; it also bounds the work done
 _INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff"))  # BOMs from CSV exports
 _DASHES = dict.fromkeys(map(ord, "\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe63\uff0d"), "-")
 _QUOTES = "\"'`\u2018\u2019\u201a\u201b\u201c\u201d\u201e\u201f\u00ab\u00bb\u2039\u203a"
@@ -115,7 +122,11 @@ def _spdx_id(text: str) -> str | None:
 
 
 def _recognise(key: str) -> str | None:
-    """The SPDX id or named class of one lower-cased licence (not an expression), else None."""
+    """The SPDX id or named class of one lower-cased licence (not an expression), else None.
+
+    None too when the text states an element the licence lacks: in "CC BY 4.0 (non-commercial
+    use only)" or "© Jane, CC BY 4.0, no derivatives" the licence and the text disagree.
+    """
     for recogniser in (
         _spdx_id,
         _url,
@@ -123,14 +134,40 @@ def _recognise(key: str) -> str | None:
         _public_domain,
         _gfdl,
         _creative_commons,
+        _recognise_parenthesised,
     ):
         name = recogniser(key)
         if name is not None:
-            return name
-    return _recognise_parenthesised(key)
+            return None if _states_more_than(key, name) else name
+    return None
+
+
+# Words by which licence text states a Creative Commons element; `by` only as "attribution",
+# since "by" is also plain English ("Public domain (photo by NASA)").
+_STATED_ELEMENTS = (
+    ("by", re.compile(r"attribution")),
+    ("nc", re.compile(r"\bnc\b|commercial")),
+    ("nd", re.compile(r"\bnd\b|deriv")),
+    ("sa", re.compile(r"\bsa\b|share[ -]?alike")),
+)
+
+
+def _states_more_than(key: str, name: str) -> bool:
+    """Whether `key` states an element (attribution, NC, ND, SA) that the licence `name` lacks."""
+    if name in (ALL_RIGHTS_RESERVED, UNKNOWN, EMPTY):
+        return False  # nothing is stricter
+    lowered = name.lower()
+    if lowered.startswith("gfdl"):
+        carried = {"by", "sa"}  # the GFDL's own terms: credit the authors, share alike
+    elif lowered.startswith("cc-"):
+        carried = set(lowered.split("-"))
+    else:
+        carried = set()
+    return any(e not in carried and p.search(key) for e, p in _STATED_ELEMENTS)
 
 
 _PARENTHESIS = re.compile(r"\(([^()]*)\)")
+_MAX_NESTING = 3  # deeper parentheses are no licence text; the cap bounds the recursion below
 
 
 def _recognise_parenthesised(key: str) -> str | None:
@@ -138,12 +175,23 @@ def _recognise_parenthesised(key: str) -> str | None:
     # precise ("Public Domain Dedication (CC0)") or names a source ("Public domain (NASA)"):
     # judge the text outside and inside, preferring an SPDX id over a named class.
     inner = _PARENTHESIS.findall(key)
-    if not inner:
+    if not inner or _nesting(key) > _MAX_NESTING:
         return None
     parts = [" ".join(part.split()) for part in (_PARENTHESIS.sub(" ", key), *inner)]
     names = [name for name in map(_recognise, filter(None, parts)) if name is not None]
     with_spdx = [name for name in names if name not in NAMED_CLASSES]
     return (with_spdx or names or [None])[0]
+
+
+def _nesting(text: str) -> int:
+    depth = deepest = 0
+    for char in text:
+        if char == "(":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char == ")":
+            depth -= 1
+    return deepest
 
 
 def _words(key: str) -> str:

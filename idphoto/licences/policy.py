@@ -205,13 +205,33 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
         ConfigError: the file is missing or malformed; the message names the offending key.
     """
     path = Path(path) if path is not None else config.config_dir() / POLICY_FILE
-    data = config.read_yaml(path)
+    data = _read_policy_file(path)
     try:
         policy = config.from_dict(Policy, data)
         _check(policy)
     except ConfigError as err:
         raise ConfigError(f"{path}: {err}") from None
     return policy
+
+
+def _read_policy_file(path: Path) -> dict:
+    # A policy file is user input: bytes that are not UTF-8, YAML nested past Python's recursion
+    # limit and keys that are not text must be ConfigErrors too, not tracebacks.
+    try:
+        data = config.read_yaml(path)
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not UTF-8 text (bad byte at offset {err.start})") from None
+    except RecursionError:
+        raise ConfigError(f"{path} is nested too deeply to be a policy") from None
+    mappings = [("", data), ("consent.", data.get("consent"))]
+    rules = data.get("rules")
+    if isinstance(rules, list):
+        mappings += [(f"rules[{i}].", rule) for i, rule in enumerate(rules)]
+    for where, mapping in mappings:
+        for key in mapping if isinstance(mapping, dict) else ():
+            if not isinstance(key, str):
+                raise ConfigError(f"{path}: key {where}{key!r} must be text")
+    return data
 
 
 def _check(policy: Policy) -> None:
