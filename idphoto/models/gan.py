@@ -250,7 +250,8 @@ class GAN(keras.Model):
         return self.discriminator(diff_augment(images, self.augment_policy, params), training=True)
 
     def _update_ema(self) -> None:
-        """ema ← decay·ema + (1 − decay)·w for weights; batch-norm statistics are copied.
+        """ema ← d·ema + (1 − d)·w for weights, d = min(decay, (1 + step) / (10 + step));
+        batch-norm statistics are copied.
 
         Runs in replica context on each replica's own copy of the EMA variables (created with
         Keras's default aggregation "none", so an assignment writes the local copy). Every
@@ -258,7 +259,10 @@ class GAN(keras.Model):
         all-reduced gradients, and synchronized batch norm gives every replica the same moving
         statistics (tests/models/test_distributed.py compares every replica's copy).
         """
-        decay = self.ema_config.decay
+        # Warm-up as in tf.train.ExponentialMovingAverage: early on, a decay of 0.999 would
+        # keep the random initial weights in the average for thousands of steps.
+        step = tf.cast(self.step_counter.value, tf.float32)
+        decay = tf.minimum(self.ema_config.decay, (1.0 + step) / (10.0 + step))
         for average, weight in zip(self.ema_generator.weights, self.generator.weights, strict=True):
             if weight.trainable:
                 average.assign(decay * average.value + (1.0 - decay) * weight.value)

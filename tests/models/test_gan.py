@@ -125,8 +125,11 @@ def test_r1_penalty_is_zero_without_gamma_and_positive_with_it():
     assert _fit(_gan(r1_gamma=1.0), steps=1)["r1_penalty"][0] > 0.0
 
 
-def test_ema_weights_move_toward_the_generator_by_the_decay_formula():
+@pytest.mark.parametrize(("first_step", "decay"), [(0, 0.1), (200, 0.9)])
+def test_ema_weights_move_toward_the_generator_by_the_warmed_up_decay(first_step, decay):
+    # d = min(0.9, (1 + step) / (10 + step)): 0.1 on the first step, the configured 0.9 later.
     gan = _gan(ema=EmaConfig(True, 0.9))
+    gan.step_counter.assign(first_step)
     before = [w.numpy() for w in gan.ema_generator.weights]
     _fit(gan, steps=1)
     moved = 0
@@ -134,7 +137,7 @@ def test_ema_weights_move_toward_the_generator_by_the_decay_formula():
         gan.ema_generator.weights, before, gan.generator.weights, strict=True
     ):
         if weight.trainable:
-            expected = 0.9 * old + 0.1 * weight.numpy()
+            expected = decay * old + (1.0 - decay) * weight.numpy()
             moved += not np.allclose(average.numpy(), weight.numpy())
         else:  # batch-norm statistics are copied, not averaged
             expected = weight.numpy()
