@@ -229,7 +229,7 @@ def _load(*overrides):
 def test_default_promote_config_loads_with_its_documented_thresholds():
     cfg = _load()
     assert cfg.registry.alias == "champion"
-    assert cfg.quality == QualityConfig(max_swd=0.08, min_id_compliance=0.5, beat_current=True)
+    assert cfg.quality == QualityConfig(max_swd=150.0, min_id_compliance=0.7, beat_current=True)
     assert cfg.near_copy.max_ratio == 0.45
     assert cfg.near_copy.neighbours == 5
     assert cfg.licence.policy == "configs/licence_policy.yaml"
