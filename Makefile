@@ -28,7 +28,7 @@ UI_PORT ?= 5000
 # Every command reads MLFLOW_TRACKING_URI; the default is the project's SQLite store.
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: setup sample-data ingest train promote generate ui demo test reliability lint format clean
+.PHONY: setup sample-data ingest train promote generate ui demo test reliability lint format bench clean
 
 setup: $(VENV)/.installed
 
@@ -93,6 +93,13 @@ lint: setup
 format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+# Benchmarks, each stage against its own baseline (an estimated 14 minutes on 2 idle cores; not
+# part of `make test`): writes bench/results.json and prints a table. `BENCH_ARGS="--scale 4"`
+# does four times the work; `BENCH_ARGS="--tests"` also times the test suite.
+BENCH_ARGS ?=
+bench: setup
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(DATA) runs generated
