@@ -104,26 +104,13 @@ def build_gan(strategy=None):
     """
     import keras
 
-    from idphoto.models import GAN, build_discriminator, build_generator
     from idphoto.training.config import load_train_config
+    from idphoto.training.trainer import build_gan as build_trainer_gan
 
     cfg = load_train_config(config_path(), {"data.batch_size_per_replica": _GLOBAL_BATCH})
     keras.utils.set_random_seed(cfg.runtime.seed)
     with strategy.scope() if strategy else contextlib.nullcontext():
-        gan = GAN(
-            build_generator(cfg.model),
-            build_discriminator(cfg.model),
-            latent_dim=cfg.model.latent_dim,
-            loss=cfg.loss,
-            augment=cfg.augment,
-            ema=cfg.ema,
-            global_batch_size=_GLOBAL_BATCH,
-            seed=cfg.runtime.seed,
-        )
-        gan.compile(
-            d_optimizer=_adam(cfg.optimizer.discriminator),
-            g_optimizer=_adam(cfg.optimizer.generator),
-        )
+        gan = build_trainer_gan(cfg, _GLOBAL_BATCH)
     return cfg, gan
 
 
@@ -312,15 +299,6 @@ def _batches(workspace: Workspace, cfg):
 
     dataset = open_ingested(workspace.ingested())
     return training_batches(dataset, cfg.model, cfg.data, _GLOBAL_BATCH, cfg.runtime.seed)
-
-
-def _adam(settings):
-    import keras
-
-    # As `idphoto.training.trainer._adam` on a CPU (float32: no loss scaling).
-    return keras.optimizers.Adam(
-        learning_rate=settings.learning_rate, beta_1=settings.beta_1, beta_2=settings.beta_2
-    )
 
 
 def _fit_clock(warm_up: int):

@@ -101,22 +101,8 @@ def train(
     global_batch = resolved["derived"]["global_batch"]
     batches = training_batches(dataset, cfg.model, cfg.data, global_batch, cfg.runtime.seed)
 
-    from idphoto.models import GAN, build_discriminator, build_generator
-
     with strategy.scope():
-        generator = build_generator(cfg.model)
-        discriminator = build_discriminator(cfg.model)
-        gan = GAN(
-            generator,
-            discriminator,
-            latent_dim=cfg.model.latent_dim,
-            loss=cfg.loss,
-            augment=cfg.augment,
-            ema=cfg.ema,
-            global_batch_size=global_batch,
-            seed=cfg.runtime.seed,
-        )
-        gan.compile(d_optimizer=_adam(cfg, "discriminator"), g_optimizer=_adam(cfg, "generator"))
+        gan = build_gan(cfg, global_batch)
         step_counter = tf.Variable(0, dtype=tf.int64, trainable=False, name="global_step")
     checkpoint = tf.train.Checkpoint(gan=gan, step=step_counter)
     # Only the chief's checkpoints are kept; other workers must still save (collective ops)
@@ -191,6 +177,29 @@ def train(
     )
 
 
+def build_gan(cfg: TrainConfig, global_batch: int):
+    """The GAN of `cfg`, built and compiled; call it in the strategy's scope.
+
+    Args:
+        cfg: the training config.
+        global_batch: the batch over all replicas that losses are averaged over.
+    """
+    from idphoto.models import GAN, build_discriminator, build_generator
+
+    gan = GAN(
+        build_generator(cfg.model),
+        build_discriminator(cfg.model),
+        latent_dim=cfg.model.latent_dim,
+        loss=cfg.loss,
+        augment=cfg.augment,
+        ema=cfg.ema,
+        global_batch_size=global_batch,
+        seed=cfg.runtime.seed,
+    )
+    gan.compile(d_optimizer=_adam(cfg, "discriminator"), g_optimizer=_adam(cfg, "generator"))
+    return gan
+
+
 def _adam(cfg: TrainConfig, network: str) -> keras.optimizers.Optimizer:
     settings = getattr(cfg.optimizer, network)
     optimizer = keras.optimizers.Adam(
@@ -212,4 +221,12 @@ def _task_index() -> int:
     return int(json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {}).get("index", 0))
 
 
-__all__ = ["TrainResult", "check_resumable", "describe", "make_strategy", "run_name", "train"]
+__all__ = [
+    "TrainResult",
+    "build_gan",
+    "check_resumable",
+    "describe",
+    "make_strategy",
+    "run_name",
+    "train",
+]
