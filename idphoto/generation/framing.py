@@ -64,10 +64,16 @@ def frame_photo(
     framed = np.asarray(source.resize(size, Image.Resampling.LANCZOS, box=box))
     if not recolour:
         return FramedPhoto(framed, False)
-    # Lanczos rings beside strong edges when it enlarges a small generator output several times,
-    # which would make a plain background look busy; a bilinear copy does not ring, so the
-    # background is judged and found on it, and replaced in the sharp copy.
-    guide = np.asarray(source.resize(size, Image.Resampling.BILINEAR, box=box))
+    # The background is judged and found on the crop at the smaller of the generator's and the
+    # preset's resolution: an enlarged output holds no detail finer than the generator's pixels,
+    # and the enlargement's Lanczos ringing beside strong edges would make a plain background
+    # look busy. It is also where the search is cheap (64x50 px instead of 413x531 for a 64 px
+    # generator and a passport photo); the mask is then scaled up to the photo.
+    guide_height = min(round(box[3] - box[1]), preset.height_px)
+    guide_width = max(1, round(guide_height * preset.aspect))
+    guide = np.asarray(
+        source.resize((guide_width, max(1, guide_height)), Image.Resampling.BILINEAR, box=box)
+    )
     return recolour_background(
         framed, preset.background_rgb, max_border_spread, colour_tolerance, guide=guide
     )
@@ -111,38 +117,61 @@ def recolour_background(
         colour: the new background, (r, g, b) in 0-255.
         max_border_spread: largest spread of a plain border, RGB distance in 0-255 units.
         colour_tolerance: largest RGB distance of a background pixel from the border colour.
-        guide: an image of the same shape the background is judged and found on (default
-            `image` itself); the replacement is applied to `image`.
+        guide: the image the background is judged and found on (default `image` itself): the
+            same picture at any resolution, normally a smaller one; its mask is scaled to
+            `image`, where the replacement is applied.
 
     Returns:
         The image (a new array when recoloured) and whether it was recoloured.
     """
     _check_rgb(image)
     guide = image if guide is None else guide
-    if guide.shape != image.shape:
-        raise ValueError(f"guide {guide.shape} and image {image.shape} differ in shape")
+    _check_rgb(guide)
+    alpha = _background_alpha(guide, max_border_spread, colour_tolerance, image.shape[:2])
+    if alpha is None:
+        return FramedPhoto(image, False)
+    height, width = image.shape[:2]
+    # 8-bit alpha, scaled and blended by Pillow in C: a float blend of the full-size photo in
+    # numpy took longer than everything else in framing.
+    mask = Image.fromarray(np.rint(alpha * 255).astype(np.uint8))
+    if mask.size != (width, height):
+        mask = mask.resize((width, height), Image.Resampling.BILINEAR)
+    fill = Image.new("RGB", (width, height), tuple(int(c) for c in colour))
+    blended = Image.composite(fill, Image.fromarray(image), mask)
+    return FramedPhoto(np.asarray(blended), True)
+
+
+def _background_alpha(
+    guide: np.ndarray,
+    max_border_spread: float,
+    colour_tolerance: float,
+    out_shape: tuple[int, int],
+) -> np.ndarray | None:
+    """The background's alpha in [0, 1] at the guide's resolution, or None if it is not plain."""
     judged = guide.astype(np.float32)
-    band = _border_band(image.shape[0], image.shape[1])
+    band = _border_band(guide.shape[0], guide.shape[1])
     border = judged[band]
     estimate = np.median(border, axis=0)
     spread = float(np.percentile(np.linalg.norm(border - estimate, axis=1), _SPREAD_PERCENTILE))
     if spread > max_border_spread:
-        return FramedPhoto(image, False)
-
-    close = np.linalg.norm(judged - estimate, axis=2) <= colour_tolerance
+        return None
+    distance_sq = np.square(judged - estimate).sum(axis=2)
+    close = distance_sq <= colour_tolerance**2
     # Flood fill from the border: only background regions reachable from the band change, so a
     # face or shirt that happens to share the colour but is enclosed by the subject is kept.
-    components, _ = ndimage.label(close)
-    seeds = np.unique(components[band & close])
-    background = np.isin(components, seeds[seeds > 0])
+    components, count = ndimage.label(close)
+    reached = np.zeros(count + 1, dtype=bool)
+    reached[components[band & close]] = True
+    reached[0] = False
+    background = reached[components]
 
-    sigma = max(1.0, _FEATHER_SHARE * max(image.shape[:2]))
+    # The soft edge is about a pixel of the output photo, but never under half a guide pixel
+    # (finer than the guide can place an edge); the scale-up then spreads it over the output.
+    scale = guide.shape[0] / out_shape[0]
+    sigma = max(0.5, scale * max(1.0, _FEATHER_SHARE * max(out_shape)))
     # Fully replace the background itself (no halo of the old colour), fade into the subject.
     soft = ndimage.gaussian_filter(background.astype(np.float32), sigma=sigma)
-    alpha = np.maximum(background, soft)[..., None]
-    target = np.asarray(colour, dtype=np.float32)
-    blended = image.astype(np.float32) * (1.0 - alpha) + target * alpha
-    return FramedPhoto(np.clip(np.rint(blended), 0, 255).astype(np.uint8), True)
+    return np.maximum(background, soft)
 
 
 def _border_band(height: int, width: int) -> np.ndarray:

@@ -8,6 +8,8 @@ folder under the requested name that looks complete.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import dataclasses
 import datetime
 import hashlib
@@ -105,13 +107,12 @@ def generate_photos(
             staging, n, seed, ref, preset, catalogue.label, visible_label, image_format
         )
         with tqdm(total=n, desc="photos", unit="photo", disable=None) as progress:
-            for start in range(0, n, batch_size):
-                indices = range(start, min(start + batch_size, n))
-                latents = np.stack([latent_for(seed, i, latent_dim) for i in indices])
-                images = _to_rgb_uint8(np.asarray(generator(latents, training=False)), ref)
-                for index, image in zip(indices, images, strict=True):
-                    writer.write(index, image)
-                    progress.update(1)
+            batches = (
+                range(start, min(start + batch_size, n)) for start in range(0, n, batch_size)
+            )
+            for record in _write_overlapped(generator, batches, seed, latent_dim, ref, writer):
+                writer.photos.append(record)
+                progress.update(1)
         writer.write_manifest()
         _publish(staging, out_dir)
     except BaseException:
@@ -129,6 +130,34 @@ def generate_photos(
     )
 
 
+def _write_overlapped(generator, batches, seed: int, latent_dim: int, ref: ModelRef, writer):
+    """Yields the records of the photos of `batches`, in order, writing them in a thread pool.
+
+    Framing, labelling and PNG/JPEG encoding cost more per photo than a small generator's call
+    and run in Pillow and SciPy code that releases the GIL, so the pool frames and writes one
+    batch on every core while the generator computes the next; at most two batches are in
+    flight, so memory does not grow with `n`.
+    """
+    workers = max(1, os.cpu_count() or 1)
+    pending: collections.deque[concurrent.futures.Future] = collections.deque()
+    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="photo") as pool:
+        try:
+            for indices in batches:
+                latents = np.stack([latent_for(seed, i, latent_dim) for i in indices])
+                images = _to_rgb_uint8(np.asarray(generator(latents, training=False)), ref)
+                while len(pending) > len(indices):  # the previous batch may still be writing
+                    yield pending.popleft().result()
+                pending.extend(
+                    pool.submit(writer.write, index, image)
+                    for index, image in zip(indices, images, strict=True)
+                )
+            while pending:
+                yield pending.popleft().result()
+        finally:
+            for future in pending:  # after an error: photos not started are not written
+                future.cancel()
+
+
 @dataclasses.dataclass
 class _PhotoWriter:
     """Frames, labels and writes photos into the staging folder, and records each one."""
@@ -143,8 +172,11 @@ class _PhotoWriter:
     image_format: ImageFormat
     photos: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
-    def write(self, index: int, image: np.ndarray) -> None:
-        """Writes photo `index` from the generator's (R, R, 3) uint8 output."""
+    def write(self, index: int, image: np.ndarray) -> dict[str, Any]:
+        """Writes photo `index` from the generator's (R, R, 3) uint8 output; returns its record.
+
+        Safe to call from several threads at once: it writes only its own file.
+        """
         framed = frame_photo(image, self.preset)
         label = PhotoLabel(
             digital_source_type=self.label.digital_source_type,
@@ -163,17 +195,15 @@ class _PhotoWriter:
         data = write_photo(
             framed.image, self.folder / name, label, self.preset.dpi, mark, self.image_format
         )
-        self.photos.append(
-            {
-                "file": name,
-                "index": index,
-                "seed": self.seed,
-                "sha256": hashlib.sha256(data).hexdigest(),
-                "width_px": self.preset.width_px,
-                "height_px": self.preset.height_px,
-                "background_recoloured": framed.recoloured,
-            }
-        )
+        return {
+            "file": name,
+            "index": index,
+            "seed": self.seed,
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "width_px": self.preset.width_px,
+            "height_px": self.preset.height_px,
+            "background_recoloured": framed.recoloured,
+        }
 
     def write_manifest(self) -> None:
         """Writes `manifest.json`; written last, so a folder without it was interrupted."""

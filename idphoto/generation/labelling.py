@@ -10,6 +10,7 @@ either back.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import os
 import re
@@ -32,6 +33,9 @@ NS_IDPHOTO = "https://idphoto.dev/ns/1.0/"
 
 _EXTENSIONS: dict[str, ImageFormat] = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}
 _JPEG_QUALITY = 95
+# zlib level 1: about 4x faster than Pillow's default of 6 on a 413x531 photo (13 vs 56 ms) for
+# files about 20 % larger (221 vs 183 kB); encoding is the largest cost of writing a photo.
+_PNG_COMPRESS_LEVEL = 1
 _PNG_XMP_KEY = "XML:com.adobe.xmp"  # the iTXt keyword XMP readers (exiftool, Adobe) look for
 # Characters XML 1.0 cannot hold at all, even escaped.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -142,7 +146,9 @@ def write_photo(
     if fmt == "png":
         info = PngImagePlugin.PngInfo()
         info.add_itxt(_PNG_XMP_KEY, xmp, zip=False)  # the XMP spec asks for an uncompressed chunk
-        picture.save(buffer, "PNG", pnginfo=info, dpi=(dpi, dpi))
+        picture.save(
+            buffer, "PNG", pnginfo=info, dpi=(dpi, dpi), compress_level=_PNG_COMPRESS_LEVEL
+        )
     elif fmt == "jpeg":
         picture.save(
             buffer,
@@ -174,19 +180,29 @@ def add_visible_mark(image: np.ndarray, text: str) -> np.ndarray:
     """
     height, width = image.shape[:2]
     text_px = max(_MARK_MIN_TEXT_PX, round(_MARK_TEXT_SHARE * height))
-    font = ImageFont.load_default(size=text_px)
+    font = _font(text_px)
     left, top, right, bottom = font.getbbox(text)
     pad = max(2, text_px // 3)
     margin = max(2, text_px // 2)
     box_right, box_bottom = width - margin, height - margin
-    box_left = box_right - (right - left) - 2 * pad
-    box_top = box_bottom - (bottom - top) - 2 * pad
-    overlay = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    box_left = max(0, box_right - (right - left) - 2 * pad)
+    box_top = max(0, box_bottom - (bottom - top) - 2 * pad)
+    # Only the corner holding the box is composited: the rest of the photo is copied unchanged.
+    corner = (box_left, box_top, box_right + 1, box_bottom + 1)
+    overlay = Image.new("RGBA", (corner[2] - corner[0], corner[3] - corner[1]), (0, 0, 0, 0))
     draw = ImageDraw.Draw(overlay)
-    draw.rectangle((box_left, box_top, box_right, box_bottom), fill=_MARK_BOX_RGBA)
-    draw.text((box_left + pad - left, box_top + pad - top), text, font=font, fill=_MARK_TEXT_RGBA)
-    marked = Image.alpha_composite(Image.fromarray(image).convert("RGBA"), overlay)
-    return np.asarray(marked.convert("RGB"))
+    draw.rectangle((0, 0, overlay.width - 1, overlay.height - 1), fill=_MARK_BOX_RGBA)
+    draw.text((pad - left, pad - top), text, font=font, fill=_MARK_TEXT_RGBA)
+    picture = Image.fromarray(image)
+    marked = Image.alpha_composite(picture.crop(corner).convert("RGBA"), overlay)
+    picture.paste(marked.convert("RGB"), corner[:2])
+    return np.asarray(picture)
+
+
+@functools.lru_cache(maxsize=16)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's bundled font at `size` px, loaded once per size."""
+    return ImageFont.load_default(size=size)
 
 
 def read_label(path: str | os.PathLike) -> dict[str, str]:
