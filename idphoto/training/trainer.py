@@ -23,6 +23,7 @@ from idphoto.training.config import TrainConfig
 from idphoto.training.data import IngestedDataset, held_out_images, training_batches
 from idphoto.training.evaluation import Evaluator
 from idphoto.training.export import export_generator
+from idphoto.training.host_memory import KeepLargeBuffers
 from idphoto.training.strategy import describe, is_chief, make_strategy
 
 CONFIG_FILE = "config.json"
@@ -159,6 +160,7 @@ def train(
                 grids,
                 evaluation,
                 stopper,
+                KeepLargeBuffers(),
             ],
         )
     completed = stopper.stopped_at is None
