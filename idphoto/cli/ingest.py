@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,4 +39,9 @@ def _run(args: argparse.Namespace) -> int:
         argv.append("--overwrite")
     report = ingest.run(argv + list(args.extra_flags))
     print(format_summary(report))
+    if not report["splits"]:
+        print(
+            f"no photo was accepted: {args.out} holds the lineage and report only, no TFRecords",
+            file=sys.stderr,
+        )
     return 0

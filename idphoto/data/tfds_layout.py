@@ -64,10 +64,11 @@ def write_metadata(
     """Writes `dataset_info.json` and `features.json` for the shards in `directory`.
 
     Splits with no examples are left out (TFDS cannot describe an empty split); their empty
-    shard files are removed.
+    shard files are removed. When every split is empty (every photo was rejected), no metadata
+    is written: the folder then holds the lineage and the report only.
 
     Returns:
-        The number of examples per written split.
+        The number of examples per written split; empty when no split has examples.
     """
     import tensorflow as tf
     import tensorflow_datasets as tfds
@@ -76,14 +77,18 @@ def write_metadata(
         data_dir=directory, dataset_name=dataset_name, filetype_suffix="tfrecord"
     )
     with contextlib.redirect_stdout(io.StringIO()):  # TFDS prints its progress to stdout
+        # Counted here, shards in parallel threads: with `out_dir` TFDS would start a second
+        # Beam pipeline for it on the local runner, whatever runner the job itself used.
         split_infos = tfds.folder_dataset.compute_split_info(
-            out_dir=directory, filename_template=template
+            out_dir=None, filename_template=template
         )
     kept = [info for info in split_infos if info.num_examples > 0]
     for info in split_infos:
         if info.num_examples == 0:
             for path in tf.io.gfile.glob(shard_prefix(directory, dataset_name, info.name) + "*"):
                 tf.io.gfile.remove(path)
+    if not kept:
+        return {}
     tfds.folder_dataset.write_metadata(
         data_dir=directory,
         features=features(resolution, image_format),

@@ -49,15 +49,18 @@ def open_ingested(path: str, use: str | None = None) -> IngestedDataset:
     if not tf.io.gfile.exists(path):
         raise UserError(f"--data {path} does not exist; run `idphoto ingest` first")
     report_path = os.path.join(path, _REPORT)
-    if not tf.io.gfile.exists(report_path) or not tf.io.gfile.exists(
-        os.path.join(path, "dataset_info.json")
-    ):
+    if not tf.io.gfile.exists(report_path):
         raise UserError(f"--data {path} is not a complete ingest output (no {_REPORT})")
     with tf.io.gfile.GFile(report_path) as handle:
         report = json.load(handle)
     splits = dict(report.get("splits", {}))
     if splits.get(TRAIN_SPLIT, 0) == 0:
-        raise UserError(f"--data {path} holds no training examples (every photo was rejected)")
+        raise UserError(
+            f"--data {path} holds no training examples (every photo was rejected or held out; "
+            "see its lineage.parquet)"
+        )
+    if not tf.io.gfile.exists(os.path.join(path, "dataset_info.json")):
+        raise UserError(f"--data {path} is not a complete ingest output (no dataset_info.json)")
     if use is not None and report.get("use") != use:
         raise UserError(
             f"--data {path} was ingested for {report.get('use')} use; this run asks for {use}"

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from idphoto.errors import UserError
+from idphoto.training.data import open_ingested
 from pipelines import ingest
 
 pytestmark = pytest.mark.slow
@@ -296,3 +297,29 @@ def test_cli_prints_a_summary_and_fails_in_one_line_on_a_missing_manifest(tmp_pa
     )
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "cannot open manifest" in bad.stderr
+
+
+def test_a_manifest_with_every_photo_rejected_finishes_with_its_lineage(tmp_path, sample):
+    rows = _csv_rows(sample)[:3]
+    manifest = os.path.join(os.path.dirname(sample), "all-rejected.jsonl")
+    with open(manifest, "w") as handle:
+        for row in rows:
+            handle.write(json.dumps({**row, "licence": "All rights reserved"}) + "\n")
+    out = tmp_path / "rejected"
+    run = subprocess.run(
+        [sys.executable, "-m", "idphoto", "ingest", "--manifest", manifest, "--out", str(out)]
+        + IN_MEMORY,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "no photo was accepted" in run.stderr
+    lineage = _lineage(str(out))
+    assert sorted(r["id"] for r in lineage) == sorted(r["id"] for r in rows)
+    assert {(r["decision"], r["reason"]) for r in lineage} == {("rejected", "all_rights_reserved")}
+    assert not list(out.glob("*.tfrecord*")) and not (out / "dataset_info.json").exists()
+    report = json.loads((out / "ingest_report.json").read_text())
+    assert report["splits"] == {} and report["rows_out"] == 3
+    with pytest.raises(UserError, match="holds no training examples"):
+        open_ingested(str(out))

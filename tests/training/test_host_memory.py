@@ -44,4 +44,3 @@ def test_buffers_stop_faulting_once_the_thresholds_are_raised():
     assert found["applied"] is True
     assert found["patched"] > 128  # most of a MiB's 256 pages fault again on every allocation
     assert found["kept"] < 8
-
