@@ -155,8 +155,8 @@ def _throughput(workspace: Workspace, repeats: int) -> list[Record]:
             detector_seconds,
         )  # fmt: skip
     photos = (
-        f"{count} photos (256 px synthetic portraits, all passing the licence filter; the job "
-        "still drops near-duplicates after the per-photo work)"
+        f"{count} photos ({workspace.sizes.photo_side} px synthetic portraits, all passing the "
+        "licence filter; the job still drops near-duplicates after the per-photo work)"
     )
     return [
         ONE_WORKER.summarise(

@@ -41,10 +41,12 @@ class Sizes:
     train_intervals: int  # progress lines timed after the first (which includes compilation)
     generate_photos: int  # photos of one `generate_photos` call
     generate_batch: int  # photos per generator call
+    photo_side: int = 256  # side of the generated sample portraits the ingest stage reads, px
 
     @classmethod
-    def from_scale(cls, scale: float) -> Sizes:
-        """Sizes for a scale multiplier (0.1: a smoke run in minutes; 4: four times the work)."""
+    def from_scale(cls, scale: float, photo_side: int = 256) -> Sizes:
+        """Sizes for a scale multiplier (0.1: a smoke run in minutes; 4: four times the work)
+        and a side of the sample portraits (larger: more per-photo work for ingest)."""
         ingest = max(10, round(200 * scale))
         return cls(
             scale=scale,
@@ -55,6 +57,7 @@ class Sizes:
             train_intervals=2,
             generate_photos=max(32, round(1000 * scale)),
             generate_batch=16,
+            photo_side=photo_side,
         )
 
     @property
@@ -146,7 +149,9 @@ class Workspace:
 
         draw = math.ceil(count / _accepted_share()) + len(_licence_cycle())
         started = time.monotonic()
-        manifest = sample.write_sample_dataset(str(self.photo_dir), draw, seed=0, overwrite=True)
+        manifest = sample.write_sample_dataset(
+            str(self.photo_dir), draw, seed=0, size=self.sizes.photo_side, overwrite=True
+        )
         _LOG.info("drew %d sample portraits in %.0f s", draw, _since(started))
         with open(manifest, encoding="utf-8", newline="") as handle:
             reader = csv.DictReader(handle)

@@ -76,7 +76,8 @@ def write_metadata(
     template = tfds.core.ShardedFileTemplate(
         data_dir=directory, dataset_name=dataset_name, filetype_suffix="tfrecord"
     )
-    with contextlib.redirect_stdout(io.StringIO()):  # TFDS prints its progress to stdout
+    # TFDS prints its progress to stdout and a per-split bar to stderr: noise for our users.
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         # Counted here, shards in parallel threads: with `out_dir` TFDS would start a second
         # Beam pipeline for it on the local runner, whatever runner the job itself used.
         split_infos = tfds.folder_dataset.compute_split_info(
