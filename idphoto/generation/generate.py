@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -18,6 +19,7 @@ import os
 import re
 import shutil
 import uuid
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -110,9 +112,11 @@ def generate_photos(
             batches = (
                 range(start, min(start + batch_size, n)) for start in range(0, n, batch_size)
             )
-            for record in _write_overlapped(generator, batches, seed, latent_dim, ref, writer):
-                writer.photos.append(record)
-                progress.update(1)
+            records = _write_overlapped(generator, batches, seed, latent_dim, ref, writer)
+            with contextlib.closing(records):  # an interrupt here cancels the pending photos
+                for record in records:
+                    writer.photos.append(record)
+                    progress.update(1)
         writer.write_manifest()
         _publish(staging, out_dir)
     except BaseException:
@@ -130,7 +134,14 @@ def generate_photos(
     )
 
 
-def _write_overlapped(generator, batches, seed: int, latent_dim: int, ref: ModelRef, writer):
+def _write_overlapped(
+    generator: Callable[..., Any],
+    batches: Iterable[range],
+    seed: int,
+    latent_dim: int,
+    ref: ModelRef,
+    writer: _PhotoWriter,
+) -> Iterator[dict[str, Any]]:
     """Yields the records of the photos of `batches`, in order, writing them in a thread pool.
 
     Framing, labelling and PNG/JPEG encoding cost more per photo than a small generator's call
@@ -138,7 +149,7 @@ def _write_overlapped(generator, batches, seed: int, latent_dim: int, ref: Model
     batch on every core while the generator computes the next; at most two batches are in
     flight, so memory does not grow with `n`.
     """
-    workers = max(1, os.cpu_count() or 1)
+    workers = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     pending: collections.deque[concurrent.futures.Future] = collections.deque()
     with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="photo") as pool:
         try:

@@ -136,3 +136,17 @@ def test_recolouring_has_a_soft_edge():
     blue = row[:, 2] - row[:, 0]
     assert blue[0] == 255 and blue[-1] < 0
     assert ((blue > -60) & (blue < 255)).any()  # a blended pixel between the two
+
+
+def test_the_soft_edge_is_a_few_pixels_of_the_photo_wide():
+    # A 64 px generator enlarged 8x to a passport photo: the background is found at 64 px, but
+    # the blend between the new colour and the subject must stay as narrow as at full size.
+    preset = PRESETS.preset("passport-35x45")
+    image, _ = _portrait(side=64, background_noise=0)
+    framed = frame_photo(image, preset).image.astype(int)
+    plain = frame_photo(image, preset, recolour=False).image.astype(int)
+    colour = np.array(preset.background_rgb)
+    blended = np.any(framed != plain, axis=2) & np.any(framed != colour, axis=2)
+    rows = range(round(0.3 * framed.shape[0]), round(0.6 * framed.shape[0]))  # through the head
+    widest = max(int(blended[row].sum()) for row in rows)  # two edges per row
+    assert 0 < widest <= 8

@@ -180,19 +180,37 @@ def test_non_empty_out_is_refused_without_overwrite_and_replaced_with_it(generat
 
 
 def test_an_interrupted_run_leaves_no_folder_behind(generator_store, tmp_path, monkeypatch):
-    written = []
+    # Ctrl-C arrives in the main thread, here while it converts the second batch; the first
+    # batch's photos may still be being written by the pool.
+    calls = []
+    real_convert = generate_module._to_rgb_uint8
 
-    real_write = generate_module.write_photo
-
-    def interrupted(*args, **kwargs):
-        if len(written) == 2:
+    def interrupted(images, ref):
+        calls.append(len(images))
+        if len(calls) == 2:
             raise KeyboardInterrupt
-        written.append(args[1])
-        return real_write(*args, **kwargs)
+        return real_convert(images, ref)
 
-    monkeypatch.setattr(generate_module, "write_photo", interrupted)
+    monkeypatch.setattr(generate_module, "_to_rgb_uint8", interrupted)
     uri = f"models:/{generator_store.name}@{generator_store.alias}"
     with pytest.raises(KeyboardInterrupt):
-        generate_photos(uri, 4, PRESET, tmp_path / "out", batch_size=4)
-    assert len(written) == 2
+        generate_photos(uri, 8, PRESET, tmp_path / "out", batch_size=2)
+    assert calls == [2, 2]
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_failing_photo_write_stops_the_run_and_leaves_no_folder(
+    generator_store, tmp_path, monkeypatch
+):
+    real_write = generate_module.write_photo
+
+    def failing(image, path, *args, **kwargs):
+        if str(path).endswith("photo-00002.png"):
+            raise OSError(28, "No space left on device")
+        return real_write(image, path, *args, **kwargs)
+
+    monkeypatch.setattr(generate_module, "write_photo", failing)
+    uri = f"models:/{generator_store.name}@{generator_store.alias}"
+    with pytest.raises(OSError, match="No space left"):
+        generate_photos(uri, 6, PRESET, tmp_path / "out", batch_size=2)
     assert os.listdir(tmp_path) == []
