@@ -167,6 +167,10 @@ class Measure:
         """The record of a measure that could not be taken: `pass` false, the error as note."""
         if isinstance(error, BaseException):
             error = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:300]}"
+        return self.unmeasured(f"failed: {error}", passed=False)
+
+    def unmeasured(self, note: str, passed: bool | None = None) -> Record:
+        """The record of a measure without a figure, saying why in `note`."""
         return Record(
             stage=self.stage,
             measure=self.name,
@@ -175,8 +179,8 @@ class Measure:
             baseline=None,
             ratio=None,
             target=str(self.target),
-            passed=False,
-            note=f"failed: {error}",
+            passed=passed,
+            note=note,
         )
 
 

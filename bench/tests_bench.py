@@ -33,16 +33,8 @@ def run(measure_now: bool, previous: Sequence[Record]) -> list[Record]:
         note = earlier[0].note.removeprefix("carried over from an earlier run; ")
         return [dataclasses.replace(earlier[0], note=f"carried over from an earlier run; {note}")]
     return [
-        Record(
-            stage=STAGE,
-            measure=WALL_TIME.name,
-            value=None,
-            unit=WALL_TIME.unit,
-            baseline=None,
-            ratio=None,
-            target=str(WALL_TIME.target),
-            passed=None,
-            note="not measured: `python -m bench.run --tests` runs pytest -q and times it",
+        WALL_TIME.unmeasured(
+            "not measured: `python -m bench.run --tests` runs pytest -q and times it"
         )
     ]
 
