@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from bench.clock import CpuClock
 from bench.results import Measure, Record, guarded, ratio_at_least
 from bench.workspace import Workspace
 
@@ -138,8 +139,6 @@ def step_costs(model_uri: str, photos: int, batch: int, out: str) -> str:
     of it does not show where the time goes; this serial run does. CPU time is the process's
     over each step, so the generator's figure counts every core TensorFlow used.
     """
-    import resource
-
     from idphoto.generation.framing import frame_photo
     from idphoto.generation.generate import _to_rgb_uint8, latent_for
     from idphoto.generation.labelling import PhotoLabel, add_visible_mark, write_photo
@@ -162,12 +161,10 @@ def step_costs(model_uri: str, photos: int, batch: int, out: str) -> str:
     generator(np.stack([latent_for(0, 0, latent_dim)]), training=False)  # builds the graph
 
     def timed(step, function, *args):
-        before = resource.getrusage(resource.RUSAGE_SELF)
-        started = time.perf_counter()
-        result = function(*args)
-        wall[step] += time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_SELF)
-        cpu[step] += after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        with CpuClock() as clock:
+            result = function(*args)
+        wall[step] += clock.wall
+        cpu[step] += clock.cpu
         return result
 
     for start in range(0, photos, batch):
@@ -195,9 +192,10 @@ def _portrait_content(workspace: Workspace, model_uri: str, repeats: int, out: s
     from unittest import mock
 
     from idphoto.generation import generate, model_source
+    from idphoto.training.config import load_train_config
 
     sizes = workspace.sizes
-    side = int(model_source.load_generator(model_source.resolve_model(model_uri)).output_shape[1])
+    side = load_train_config(CONFIG, {}).model.resolution  # the logged generator's output side
     portraits = load_portraits(workspace, side)
 
     def load_with_portraits(ref):

@@ -16,13 +16,13 @@ import json
 import logging
 import os
 import re
-import resource
 import shutil
 import statistics
 import sys
 import time
 from pathlib import Path
 
+from bench.clock import CpuClock
 from bench.process_tree import run_sampled
 from bench.results import REPORT, Measure, Record, Target, guarded, ratio_at_least
 from bench.workspace import Workspace
@@ -137,7 +137,7 @@ class BareStep:
 
     def in_memory_rate(self, steps: int) -> float:
         """Steps/s on the in-memory batch (its CPU use is kept in `cpu`)."""
-        with _CpuClock() as clock:
+        with CpuClock() as clock:
             for _ in range(steps):
                 outputs = self._step(self._batch)
             _wait(outputs)
@@ -204,37 +204,11 @@ def _diagnose(data: str, steps: int) -> dict:
     batch = tf.constant(next(iter(batches)))
     for _ in range(_WARM_UP_STEPS):
         _wait(step(batch))
-    with _CpuClock() as cpu:
+    with CpuClock() as cpu:
         for _ in range(steps):
             outputs = step(batch)
         _wait(outputs)
     return {"fit": clock.rate, "bare": steps / cpu.wall, "bare_cpu": cpu.shares()}
-
-
-class _CpuClock:
-    """Wall time, this process's user and system CPU time, and its page faults over a `with`
-    block (system time and faults tell memory churn from computation)."""
-
-    def __enter__(self) -> _CpuClock:
-        self._usage = resource.getrusage(resource.RUSAGE_SELF)
-        self._started = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc_info) -> None:
-        self.wall = time.perf_counter() - self._started
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        self.user = usage.ru_utime - self._usage.ru_utime
-        self.system = usage.ru_stime - self._usage.ru_stime
-        self.faults = usage.ru_minflt - self._usage.ru_minflt
-
-    def shares(self) -> dict[str, float]:
-        """User and system CPU as percent of wall time (200 % = two busy cores), and page
-        faults per second."""
-        return {
-            "user": 100 * self.user / self.wall,
-            "system": 100 * self.system / self.wall,
-            "faults_per_s": self.faults / self.wall,
-        }
 
 
 def _cpu_split(shares: dict[str, float]) -> str:
