@@ -176,8 +176,7 @@ def _find_background(
     # face or shirt that happens to share the colour but is enclosed by the subject is kept.
     components, count = ndimage.label(close)
     reached = np.zeros(count + 1, dtype=bool)
-    reached[components[band & close]] = True
-    reached[0] = False
+    reached[components[band & close]] = True  # labels of close pixels start at 1
     return reached[components]
 
 
