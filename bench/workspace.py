@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import logging
 import math
 import os
@@ -121,8 +120,9 @@ class Workspace:
 
     def ingested_splits(self) -> dict[str, int]:
         """Examples per split of `ingested()`, from its ingest report."""
-        with open(os.path.join(self.ingested(), "ingest_report.json"), encoding="utf-8") as handle:
-            return json.load(handle)["splits"]
+        from idphoto.training.data import open_ingested
+
+        return open_ingested(self.ingested()).splits
 
     def tracking_uri(self) -> str:
         """A SQLite MLflow store of its own, whose `idphoto` experiment keeps artifacts here.
@@ -171,31 +171,31 @@ def _licence_cycle() -> tuple[tuple[str, str], ...]:
 
 
 def _accepted_share() -> float:
-    from idphoto.data.manifest import parse_consent
     from idphoto.licences import load_policy
 
     policy = load_policy()
-    kept = sum(
-        _is_public_domain(policy, licence) and parse_consent(consent) is True
-        for licence, consent in _licence_cycle()
-    )
+    kept = sum(_every_use_allows(policy, licence, consent) for licence, consent in _licence_cycle())
     return kept / len(_licence_cycle())
 
 
 def _always_accepted(row: dict, policy) -> bool:
-    from idphoto.data.manifest import parse_consent
-
     return (
         bool(_SYNTHETIC_ID.fullmatch(row["id"]))
         and bool(row["landmarks"].strip())
-        and parse_consent(row["consent"]) is True
-        and _is_public_domain(policy, row["licence"])
+        and _every_use_allows(policy, row["licence"], row["consent"])
     )
 
 
-def _is_public_domain(policy, licence: str) -> bool:
+def _every_use_allows(policy, licence: str, consent: str) -> bool:
+    """A public-domain licence with consent given: every use accepts the photo."""
+    from idphoto.data.manifest import parse_consent
+
     decision = policy.judge(licence, _USE, True)
-    return decision.allowed and decision.licence_class == _ACCEPTED_CLASS
+    return (
+        parse_consent(consent) is True
+        and decision.allowed
+        and decision.licence_class == _ACCEPTED_CLASS
+    )
 
 
 def _since(started: float) -> float:
