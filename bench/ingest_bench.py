@@ -15,7 +15,7 @@ import statistics
 import sys
 import time
 
-from bench.process_tree import run_sampled
+from bench.process_tree import quiet_env, run_sampled
 from bench.results import (
     REPORT,
     Measure,
@@ -188,7 +188,7 @@ def _throughput(workspace: Workspace, repeats: int) -> list[Record]:
             samples["steady_two"],
             samples["steady_one"],
             f"per-photo rates once running; 1-photo job on 2 workers: "
-            f"{_median(samples['start_two']):.1f} s"
+            f"{statistics.median(samples['start_two']):.1f} s"
             + _noise_warning(samples["two"], samples["start_two"], count),
         ),
         DETECTOR.summarise(
@@ -216,7 +216,7 @@ def _peak_rss(workspace: Workspace, repeats: int) -> list[Record]:
                 "--runner=DirectRunner", "--direct_running_mode=multi_processing",
                 f"--direct_num_workers={_RSS_WORKERS}",
             ]  # fmt: skip
-            result = run_sampled(command, env=_quiet_env()).check(f"idphoto ingest ({photos})")
+            result = run_sampled(command, env=quiet_env()).check(f"idphoto ingest ({photos})")
             peaks[photos].append(result.peak_rss_bytes / 2**20)
             processes[photos] = result.peak_processes
     return [
@@ -238,12 +238,14 @@ def _warm_up(manifest: str, out: str) -> None:
 
 def _noise_warning(rates: list[float], startups: list[float], count: int) -> str:
     """A warning when the job's per-photo work is too short to tell from start-up noise."""
-    work = _median([count / rate - startup for rate, startup in zip(rates, startups, strict=True)])
-    if work >= 0.5 * _median(startups):
+    work = statistics.median(
+        count / rate - startup for rate, startup in zip(rates, startups, strict=True)
+    )
+    if work >= 0.5 * statistics.median(startups):
         return ""
     return (
         f". UNRELIABLE at this size: the photos take {work:.1f} s beyond a start-up of "
-        f"{_median(startups):.1f} s, within its noise; raise --scale"
+        f"{statistics.median(startups):.1f} s, within its noise; raise --scale"
     )
 
 
@@ -255,11 +257,3 @@ def _timed(work) -> float:
     started = time.monotonic()
     work()
     return time.monotonic() - started
-
-
-def _median(values: list[float]) -> float:
-    return statistics.median(values)
-
-
-def _quiet_env() -> dict[str, str]:
-    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}

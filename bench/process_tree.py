@@ -77,6 +77,12 @@ class PeakRssSampler:
             self._stop.wait(self._interval)
 
 
+def quiet_env(**extra: str) -> dict[str, str]:
+    """This process's environment for a child, without TensorFlow's and Python's start-up
+    chatter, plus `extra` variables."""
+    return {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore", **extra}
+
+
 def run_sampled(
     command: Sequence[str],
     env: Mapping[str, str] | None = None,

@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from bench.clock import CpuClock
-from bench.process_tree import run_sampled
+from bench.process_tree import quiet_env, run_sampled
 from bench.results import REPORT, Measure, Record, Target, guarded, ratio_at_least
 from bench.workspace import Workspace
 
@@ -80,12 +80,7 @@ def train_cli(workspace: Workspace, run_dir: Path, devices: int) -> list[float]:
     ]  # fmt: skip
     for key, value in overrides.items():
         command += ["--set", f"{key}={value}"]
-    env = {
-        **os.environ,
-        "MLFLOW_TRACKING_URI": workspace.tracking_uri(),
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-        "PYTHONWARNINGS": "ignore",
-    }
+    env = quiet_env(MLFLOW_TRACKING_URI=workspace.tracking_uri())
     result = run_sampled(command, env=env, cwd=str(workspace.root), timeout=_RUN_TIMEOUT_S)
     result.check(f"idphoto train ({devices} device(s))")
     rates = [float(rate) for _, _, rate in _PROGRESS.findall(result.stdout)]
@@ -170,8 +165,7 @@ def diagnose_step_overhead(workspace: Workspace, steps: int) -> str:
         sys.executable, "-m", "bench.train_bench", "--data", workspace.ingested(),
         "--steps", str(steps),
     ]  # fmt: skip
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
-    result = run_sampled(command, env=env, cwd=str(_REPO), timeout=_RUN_TIMEOUT_S)
+    result = run_sampled(command, env=quiet_env(), cwd=str(_REPO), timeout=_RUN_TIMEOUT_S)
     found = json.loads(result.check("bench.train_bench diagnosis").stdout.strip().splitlines()[-1])
     return (
         "Diagnosis, measured once in a fresh process: Keras fit (MirroredStrategy(['/cpu:0']), "
