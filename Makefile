@@ -8,7 +8,8 @@ IDPHOTO := $(BIN)/idphoto
 DATA ?= data
 SAMPLE_N ?= 100
 MANIFEST ?= $(DATA)/sample/manifest.csv
-USE ?= research
+# The intended use; its default is `default_use` in configs/licence_policy.yaml (read, not copied).
+USE ?= $(shell sed -n 's/^default_use: *\([a-z_-]*\).*/\1/p' configs/licence_policy.yaml)
 INGESTED ?= $(DATA)/ingested-$(USE)
 BEAM_ARGS ?=
 TRAIN_CONFIG ?= configs/train/dcgan64.yaml

@@ -84,7 +84,7 @@ def log_untrained_generator(tracking_uri: str, run_dir: str) -> str:
     import keras
     import mlflow
 
-    from idphoto.models import build_generator
+    from idphoto.models.architectures import build_generator
     from idphoto.training.config import load_train_config
     from idphoto.training.export import MLFLOW_MODEL_NAME, export_generator
 

@@ -75,7 +75,9 @@ def bare_loop(manifest: str, out_file: str) -> int:
     written = 0
     with tf.io.TFRecordWriter(out_file) as writer:
         for row in read_manifest(manifest):
-            decision = policy.judge(row["licence"], cfg.default_use, parse_consent(row["consent"]))
+            decision = policy.judge(
+                row["licence"], policy.default_use, parse_consent(row["consent"])
+            )
             if not decision.allowed:
                 raise RuntimeError(f"{row['id']}: the bench manifest holds a rejected licence")
             source = read_source(row, root, cfg)

@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from idphoto.data.sample import write_sample_dataset
+from idphoto.sample_data.manifest import write_sample_dataset
 from pipelines import ingest
 
 

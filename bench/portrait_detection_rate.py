@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from idphoto.data.portraits import Portrait, draw_portrait
+from idphoto.sample_data.portraits import Portrait, draw_portrait
 
 # MTCNN's keypoint names, in the order of `Portrait.landmarks`.
 KEYPOINT_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")

@@ -26,6 +26,7 @@ from bench.clock import CpuClock
 from bench.process_tree import quiet_env, run_sampled
 from bench.results import REPORT, Measure, Record, Target, guarded, ratio_at_least
 from bench.workspace import Workspace
+from idphoto.data.dataset import TRAIN_SPLIT
 
 STAGE = "train"
 STEPS = Measure(STAGE, "steps/s of idphoto train (dcgan64, CPU)", "steps/s", ratio_at_least(0.9))
@@ -127,7 +128,7 @@ class BareStep:
         # decoded photos, and a full run (thousands of steps) reads from that cache.
         for _ in range(_WARM_UP_STEPS):
             _wait(self._step(self._batch))
-        for _ in range(-(-workspace.ingested_splits()["train"] // _GLOBAL_BATCH) + 1):
+        for _ in range(-(-workspace.ingested_splits()[TRAIN_SPLIT] // _GLOBAL_BATCH) + 1):
             _wait(self._step(next(self._batches)))
 
     def in_memory_rate(self, steps: int) -> float:
@@ -178,7 +179,8 @@ def _diagnose(data: str, steps: int) -> dict:
     """The figures `diagnose_step_overhead` reports; run as the first work of a fresh process."""
     import tensorflow as tf
 
-    from idphoto.training.data import open_ingested, training_batches
+    from idphoto.data.dataset import open_ingested
+    from idphoto.training.data import training_batches
 
     dataset = open_ingested(data)
     strategy = tf.distribute.MirroredStrategy(["/cpu:0"])
@@ -230,7 +232,7 @@ def _measure(workspace: Workspace, repeats: int) -> list[Record]:
             "input wait %.2f %%",
             repeat + 1, one[-1], two[-1], bare[-1], loop_rate, share,
         )  # fmt: skip
-    photos = workspace.ingested_splits()["train"]
+    photos = workspace.ingested_splits()[TRAIN_SPLIT]
     steps_note = (
         f"global batch {_GLOBAL_BATCH}, {photos} training photos; value: the progress lines "
         f"of `idphoto train` after the first ({timed} steps, every "
@@ -263,7 +265,8 @@ def _measure(workspace: Workspace, repeats: int) -> list[Record]:
 
 
 def _batches(workspace: Workspace, cfg):
-    from idphoto.training.data import open_ingested, training_batches
+    from idphoto.data.dataset import open_ingested
+    from idphoto.training.data import training_batches
 
     dataset = open_ingested(workspace.ingested())
     return training_batches(dataset, cfg.model, cfg.data, _GLOBAL_BATCH, cfg.runtime.seed)

@@ -2,7 +2,7 @@
 dataset and an MLflow store, all in one scratch folder and built on first use.
 
 Nothing is downloaded: the photos come from the sample-data generator
-(`idphoto.data.sample.write_sample_dataset`) at a larger `n`.
+(`idphoto.sample_data.manifest.write_sample_dataset`) at a larger `n`.
 """
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ class Workspace:
 
     def ingested_splits(self) -> dict[str, int]:
         """Examples per split of `ingested()`, from its ingest report."""
-        from idphoto.training.data import open_ingested
+        from idphoto.data.dataset import open_ingested
 
         return open_ingested(self.ingested()).splits
 
@@ -144,8 +144,8 @@ class Workspace:
 
     def _draw(self, count: int) -> list[dict]:
         """Draws enough sample portraits for `count` accepted ones and returns their rows."""
-        from idphoto.data import sample
         from idphoto.licences import load_policy
+        from idphoto.sample_data import manifest as sample
 
         draw = math.ceil(count / _accepted_share()) + len(_licence_cycle())
         started = time.monotonic()
@@ -164,7 +164,7 @@ class Workspace:
 
 
 def _licence_cycle() -> tuple[tuple[str, str], ...]:
-    from idphoto.data import sample
+    from idphoto.sample_data import manifest as sample
 
     # The sample generator cycles its synthetic portraits through this licence mix.
     return sample._LICENCE_MIX

@@ -30,6 +30,45 @@ class ConfigError(UserError):
     """A config file or override that does not fit its schema; the message names the key."""
 
 
+@dataclasses.dataclass(frozen=True)
+class Range:
+    """Bounds a loaded number must respect: inclusive `at_least`/`at_most`, exclusive
+    `above`/`below`. Declared on a field with `bounded`, checked by `from_dict`."""
+
+    at_least: float | None = None
+    at_most: float | None = None
+    above: float | None = None
+    below: float | None = None
+
+    def violation(self, value: float) -> str | None:
+        """What `value` breaks, as the end of a sentence (`must be at least 1`), or None."""
+        if (
+            (self.at_least is not None and value < self.at_least)
+            or (self.at_most is not None and value > self.at_most)
+            or (self.above is not None and value <= self.above)
+            or (self.below is not None and value >= self.below)
+        ):
+            return "must be " + " and ".join(self._parts())
+        return None
+
+    def _parts(self) -> list[str]:
+        words = (
+            ("at least", self.at_least),
+            ("at most", self.at_most),
+            ("greater than", self.above),
+            ("less than", self.below),
+        )
+        return [f"{word} {_number(bound)}" for word, bound in words if bound is not None]
+
+
+def bounded(**bounds: float) -> Any:
+    """A required dataclass field whose value must lie in `Range(**bounds)`.
+
+    The one place ranges of config values are declared: `steps: int = bounded(at_least=1)`.
+    """
+    return dataclasses.field(metadata={"range": Range(**bounds)})
+
+
 def config_dir() -> Path:
     """Returns the folder holding the project's configs (`IDPHOTO_CONFIG_DIR` overrides it)."""
     override = os.environ.get("IDPHOTO_CONFIG_DIR")
@@ -51,14 +90,23 @@ def read_yaml(path: str | os.PathLike) -> dict[str, Any]:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from None
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, source: str | os.PathLike) -> dict[str, Any]:
+    """Parses YAML text holding a mapping; `source` names it in errors.
+
+    Raises:
+        ConfigError: the text is not YAML or does not hold a mapping.
+    """
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}".splitlines()[0]) from None
+        raise ConfigError(f"{source} is not valid YAML: {err}".splitlines()[0]) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(f"{path} must hold a mapping at the top level")
+        raise ConfigError(f"{source} must hold a mapping at the top level")
     return data
 
 
@@ -97,6 +145,7 @@ def from_dict(cls: type[T], data: Any, where: str = "") -> T:
         key = _join(where, name)
         if name in data:
             values[name] = _coerce(hints[name], data[name], key)
+            _check_range(field, values[name], key)
         elif field.default is dataclasses.MISSING and field.default_factory is dataclasses.MISSING:
             raise ConfigError(f"missing key {key!r}")
     return cls(**values)
@@ -206,6 +255,17 @@ def _set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
             raise ConfigError(f"cannot set {dotted!r}: {part!r} is not a mapping")
         node = child
     node[parts[-1]] = value
+
+
+def _check_range(field: dataclasses.Field, value: Any, key: str) -> None:
+    bounds = field.metadata.get("range")
+    problem = bounds.violation(value) if bounds is not None and value is not None else None
+    if problem:
+        raise ConfigError(f"{key!r} {problem}, got {_number(value)}")
+
+
+def _number(value: float) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _join(where: str, name: str) -> str:

@@ -10,6 +10,7 @@ Without `--runner` the job runs on Beam's DirectRunner in multi-processing mode 
 
 from __future__ import annotations
 
+import argparse
 import errno
 import logging
 import os
@@ -19,12 +20,12 @@ import time
 from collections.abc import Sequence
 
 import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from idphoto import publish
 from idphoto.config import parse_override
-from idphoto.data import lineage, outputs, publish, tfds_layout
+from idphoto.data import dataset, lineage, outputs, tfds_layout
 from idphoto.data.digest import RecordDigestFn
 from idphoto.data.ingest_config import IngestConfig, load_ingest_config
 from idphoto.data.manifest import count_rows, manifest_root
@@ -40,24 +41,38 @@ from idphoto.data.transforms import (
     holdout_split,
 )
 from idphoto.errors import UserError
-from idphoto.licences import Policy, load_policy
+from idphoto.licences import Policy, default_policy_path, parse_policy, read_policy_text
 from pipelines.ingest_flags import build_parser
 
 
 def run(argv: Sequence[str] | None = None) -> dict:
-    """Runs the ingest job and returns its report.
+    """Parses the job's flags (the rest go to Beam's `PipelineOptions`) and runs it.
 
     Args:
         argv: command-line arguments; unknown ones are passed to Beam's `PipelineOptions`.
+
+    Returns:
+        The ingest report.
+    """
+    args, beam_args = build_parser().parse_known_args(argv)
+    return run_job(args, beam_args)
+
+
+def run_job(args: argparse.Namespace, beam_args: Sequence[str]) -> dict:
+    """Runs the ingest job for parsed flags and returns its report.
+
+    Args:
+        args: the job's own flags, as `pipelines.ingest_flags.build_parser` parses them.
+        beam_args: flags for Beam's `PipelineOptions`.
 
     Raises:
         UserError: on bad flags, a malformed manifest or an unwritable output folder, before any
             photo is processed.
     """
-    args, beam_args = build_parser().parse_known_args(argv)
     cfg = load_ingest_config(args.config, dict(parse_override(s) for s in args.set))
-    policy = load_policy(args.policy)
-    use = args.use or cfg.default_use
+    policy_text = read_policy_text(args.policy)
+    policy = parse_policy(policy_text, args.policy or default_policy_path())
+    use = args.use or policy.default_use
     policy.check_use(use)
     opted_out = _read_opt_out(args.exclude)
     rows_in = count_rows(args.manifest)  # fails on a malformed manifest before any work
@@ -69,9 +84,14 @@ def run(argv: Sequence[str] | None = None) -> dict:
             build_pipeline(pipeline, args.manifest, staging, cfg, policy, use, opted_out)
         counters = _counters(pipeline.result)
         splits = outputs.finish_dataset(
-            staging, cfg.output.dataset_name, cfg.align.resolution, cfg.align.image_format, use
+            staging,
+            cfg.output.dataset_name,
+            cfg.align.resolution,
+            cfg.align.image_format,
+            use,
+            policy_text,
         )
-        content = outputs.collect_digests(staging, tfds_layout.SPLITS)
+        content = outputs.collect_digests(staging, dataset.SPLITS)
         summary = outputs.lineage_summary(staging)
         if summary["rows"] != rows_in:  # the job's central promise: nothing is lost silently
             raise RuntimeError(f"lineage has {summary['rows']} rows for {rows_in} manifest rows")
@@ -79,9 +99,9 @@ def run(argv: Sequence[str] | None = None) -> dict:
             "manifest": args.manifest
             if publish.is_remote(args.manifest)
             else os.path.abspath(args.manifest),
-            "use": use,
-            "policy": args.policy or "configs/licence_policy.yaml",
-            "policy_sha256": policy.digest,
+            "made_with": dataset.made_with_record(
+                use, str(args.policy or default_policy_path()), policy.digest, cfg
+            ),
             "rows_in": rows_in,
             "rows_out": summary["rows"],
             "by_decision": outputs.counters_by_prefix(counters, "decision")
@@ -92,11 +112,10 @@ def run(argv: Sequence[str] | None = None) -> dict:
             "content_sha256": content,
             "runner": options.get_all_options()["runner"] or "DirectRunner",
             "options": _options_for_report(options),
-            "config": _as_dict(cfg),
             "elapsed_seconds": round(time.monotonic() - started, 3),
         }
         outputs.write_report(staging, report)
-        publish.publish(staging, args.out)
+        publish.publish(staging, args.out, last=dataset.INFO_FILE)
     except BaseException as err:
         publish.discard(staging)
         storage = _storage_error(err)
@@ -173,9 +192,8 @@ def build_pipeline(
         | "CountLineage" >> beam.ParDo(CountLineageFn())
         | "WriteLineage"
         >> beam.io.WriteToParquet(
-            file_path_prefix=FileSystems.join(out_dir, "lineage"),
+            file_path_prefix=dataset.join(out_dir, dataset.LINEAGE_FILE),
             schema=lineage.SCHEMA,
-            file_name_suffix=".parquet",
             num_shards=1,
             shard_name_template="",
         )
@@ -192,12 +210,12 @@ class WriteExamples(beam.PTransform):
 
     def expand(self, accepted):
         splits = accepted | "BySplit" >> beam.Partition(
-            lambda r, _: tfds_layout.SPLITS.index(r["split"]), len(tfds_layout.SPLITS)
+            lambda r, _: dataset.SPLITS.index(r["split"]), len(dataset.SPLITS)
         )
-        for split, records in zip(tfds_layout.SPLITS, splits, strict=True):
+        for split, records in zip(dataset.SPLITS, splits, strict=True):
             examples = records | f"Serialize{split.title()}" >> beam.ParDo(_SerializeFn(self._cfg))
             _ = examples | f"Write{split.title()}" >> beam.io.WriteToTFRecord(
-                tfds_layout.shard_prefix(self._out_dir, self._cfg.output.dataset_name, split),
+                dataset.shard_prefix(self._out_dir, self._cfg.output.dataset_name, split),
                 num_shards=self._cfg.output.num_shards,
             )
             _ = (
@@ -205,7 +223,7 @@ class WriteExamples(beam.PTransform):
                 | f"Digest{split.title()}" >> beam.CombineGlobally(RecordDigestFn())
                 | f"WriteDigest{split.title()}"
                 >> beam.io.WriteToText(
-                    outputs.digest_path(self._out_dir, split), num_shards=1, shard_name_template=""
+                    dataset.digest_path(self._out_dir, split), num_shards=1, shard_name_template=""
                 )
             )
         return accepted.pipeline | "ExamplesWritten" >> beam.Create([None])
@@ -251,21 +269,26 @@ def _options_for_report(options: PipelineOptions) -> dict:
     return {k: v for k, v in options.get_all_options(drop_default=True).items()}
 
 
-def _as_dict(cfg: IngestConfig) -> dict:
-    from idphoto.config import to_dict
-
-    return to_dict(cfg)
+def print_summary(report: dict, out: str) -> None:
+    """Prints the report's counts, and on stderr when no photo was accepted."""
+    print(outputs.format_summary(report))
+    if not report["splits"]:
+        print(
+            f"no photo was accepted: {out} holds the lineage and report only, no TFRecords",
+            file=sys.stderr,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Runs the job from the command line and prints its summary."""
     logging.getLogger().setLevel(logging.WARNING)
+    args, beam_args = build_parser().parse_known_args(argv)
     try:
-        report = run(argv)
+        report = run_job(args, beam_args)
     except UserError as err:
         print(f"idphoto ingest: error: {err}", file=sys.stderr)
         return 2
-    print(outputs.format_summary(report))
+    print_summary(report, args.out)
     return 0
 
 

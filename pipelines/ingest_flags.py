@@ -13,7 +13,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--manifest", required=True, help="CSV, JSON Lines or ffhq-dataset-v2.json")
     parser.add_argument("--out", required=True, help="output folder (written atomically)")
-    parser.add_argument("--use", help="intended use: research or commercial (default from config)")
+    parser.add_argument(
+        "--use",
+        help="intended use, e.g. research or commercial (default: the policy's default_use)",
+    )
     parser.add_argument(
         "--policy", help="licence policy YAML (default configs/licence_policy.yaml)"
     )

@@ -17,7 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 @pytest.fixture(scope="session")
 def sample_manifest(tmp_path_factory):
     """One full cycle of the sample licence mix, the duplicates and the two real portraits."""
-    from idphoto.data.sample import write_sample_dataset
+    from idphoto.sample_data.manifest import write_sample_dataset
 
     root = tmp_path_factory.mktemp("sample")
     return write_sample_dataset(str(root / "sample"), n=13, seed=0)

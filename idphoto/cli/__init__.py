@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import re
 import sys
 from collections.abc import Sequence
 
@@ -23,6 +24,8 @@ class _Parser(argparse.ArgumentParser):
     """An argparse parser whose errors are one line: `idphoto <cmd>: error: ...`."""
 
     def error(self, message: str) -> None:  # noqa: D401 - argparse API
+        # "argument --n: must be at least 1" (from `cli.arguments`) reads as "--n must be ...".
+        message = re.sub(r"^argument (-[-\w]+)(?:/\S+)?: must ", r"\1 must ", message)
         self.exit(2, f"{self.prog}: error: {message}\n")
 
 

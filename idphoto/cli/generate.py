@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from idphoto.cli.arguments import non_negative_int, positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds the `generate` subcommand."""
@@ -24,13 +26,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="MODEL_URI",
         help="models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/generator",
     )
-    parser.add_argument("--n", type=int, help="number of photos")
+    parser.add_argument("--n", type=positive_int, help="number of photos")
     parser.add_argument("--preset", help="ID-photo size preset (see --list-presets)")
     parser.add_argument("--out", help="folder to write; must be new or empty unless --overwrite")
     parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the latents; photo i uses (seed, i) (0)"
+        "--seed",
+        type=non_negative_int,
+        default=0,
+        help="seed of the latents; photo i uses (seed, i) (0)",
     )
-    parser.add_argument("--batch-size", type=int, default=16, help="photos per generator call (16)")
+    parser.add_argument(
+        "--batch-size", type=positive_int, default=16, help="photos per generator call (16)"
+    )
     parser.add_argument(
         "--format", choices=("png", "jpeg"), default="png", help="image format (png)"
     )
@@ -68,12 +75,6 @@ def _run(args: argparse.Namespace) -> int:
     for flag in generation_flags:
         if getattr(args, flag) is None:
             raise UserError(f"--{flag} is required (or use --list-presets / --verify)")
-    if args.n < 1:
-        raise UserError("--n must be at least 1")
-    if args.batch_size < 1:
-        raise UserError("--batch-size must be at least 1")
-    if args.seed < 0:
-        raise UserError("--seed must be non-negative")
     if not args.out.strip():
         raise UserError("--out must not be empty")
 

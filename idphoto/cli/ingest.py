@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,23 +24,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from idphoto.data.outputs import format_summary
     from pipelines import ingest
 
-    argv = ["--manifest", args.manifest, "--out", args.out]
-    for flag in ("use", "policy", "config", "exclude"):
-        value = getattr(args, flag)
-        if value is not None:
-            argv += [f"--{flag}", value]
-    for override in args.set:
-        argv += ["--set", override]
-    if args.overwrite:
-        argv.append("--overwrite")
-    report = ingest.run(argv + list(args.extra_flags))
-    print(format_summary(report))
-    if not report["splits"]:
-        print(
-            f"no photo was accepted: {args.out} holds the lineage and report only, no TFRecords",
-            file=sys.stderr,
-        )
+    report = ingest.run_job(args, args.extra_flags)
+    ingest.print_summary(report, args.out)
     return 0

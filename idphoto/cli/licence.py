@@ -9,13 +9,10 @@ import sys
 from collections.abc import Iterable, Iterator
 from typing import TYPE_CHECKING
 
-from idphoto import config
 from idphoto.errors import UserError
 
 if TYPE_CHECKING:
     from idphoto.licences import Decision
-
-_FALLBACK_USE = "research"  # when configs/ingest.yaml does not name a `default_use`
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -41,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     classify.add_argument(
         "--use",
-        help=f"intended use (default: `default_use` of configs/ingest.yaml, else {_FALLBACK_USE})",
+        help="intended use (default: `default_use` of the licence policy)",
     )
     classify.add_argument("--json", action="store_true", help="print one JSON object per line")
     classify.add_argument(
@@ -64,7 +61,7 @@ def _classify(args: argparse.Namespace) -> int:
     from idphoto.licences import load_policy
 
     policy = load_policy(args.policy)
-    use = args.use if args.use is not None else _default_use()
+    use = args.use if args.use is not None else policy.default_use
     try:
         policy.check_use(use)
     except UserError as err:
@@ -82,16 +79,6 @@ def _classify(args: argparse.Namespace) -> int:
     except BrokenPipeError:  # `... | head` closed the pipe: stop quietly, as Unix tools do
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
-
-
-def _default_use() -> str:
-    path = config.config_dir() / "ingest.yaml"
-    if not path.is_file():
-        return _FALLBACK_USE
-    use = config.read_yaml(path).get("default_use", _FALLBACK_USE)
-    if not isinstance(use, str):
-        raise config.ConfigError(f"'default_use' in {path} must be a string, got {use!r}")
-    return use
 
 
 def _stdin_lines() -> Iterator[str]:

@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     trace.add_argument("--json", action="store_true", help="print JSON instead of a table")
     trace.set_defaults(func=_trace)
     show = commands.add_parser("show", help="print a run's licence summary")
-    show.add_argument("--run", required=True, help="MLflow run id")
+    show.add_argument("--run", required=True, help="MLflow run id, or `latest`")
     show.set_defaults(func=_show)
 
 

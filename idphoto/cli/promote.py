@@ -22,7 +22,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--use", required=True, help="intended use, e.g. research or commercial")
     parser.add_argument("--alias", help="alias to move (default from the config: champion)")
-    parser.add_argument("--config", default="configs/promote/default.yaml", help="gate settings")
+    parser.add_argument(
+        "--config", help="gate settings (default: configs/promote/default.yaml of the project)"
+    )
+    parser.add_argument(
+        "--policy",
+        metavar="FILE",
+        help="also judge the training rows with this licence policy; both it and the policy "
+        "the dataset was made with must allow them",
+    )
     parser.add_argument(
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a gate setting"
     )
@@ -47,6 +55,8 @@ def _run(args: argparse.Namespace) -> int:
 
     from idphoto.registry.promote import describe, promote
 
-    promotion = promote(args.run, args.use, cfg, args.alias, args.force_quality, args.data)
+    promotion = promote(
+        args.run, args.use, cfg, args.alias, args.force_quality, args.data, args.policy
+    )
     print(describe(promotion))
     return 0 if promotion.promoted else 1

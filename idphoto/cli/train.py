@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from idphoto.cli.arguments import positive_int
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds the `train` subcommand."""
@@ -22,7 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--config", required=True, help="training config, e.g. configs/train/dcgan64.yaml"
     )
     parser.add_argument("--out", help="run folder (default runs/<run name>)")
-    parser.add_argument("--steps", type=int, help="total training steps (overrides schedule.steps)")
+    parser.add_argument(
+        "--steps", type=positive_int, help="total training steps (overrides schedule.steps)"
+    )
     parser.add_argument(
         "--use", help="the use the run is for; must match the dataset's (default: the dataset's)"
     )
@@ -37,33 +41,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from idphoto.config import parse_override
-    from idphoto.errors import UserError
     from idphoto.training.config import load_train_config
 
-    if args.steps is not None and args.steps < 1:
-        raise UserError("--steps must be at least 1")
     overrides = dict(parse_override(item) for item in args.set)
     if args.steps is not None:
         overrides["schedule.steps"] = args.steps
     cfg = load_train_config(args.config, overrides)
-    _validate(cfg)
 
     # TensorFlow is imported only now: flag and config errors above come back in a moment.
     from idphoto.training import session
 
     return session.run_training(cfg, args.data, args.out, args.use, args.dry_run, args.config)
-
-
-def _validate(cfg) -> None:
-    from idphoto.errors import UserError
-
-    schedule = cfg.schedule
-    for key in ("steps", "log_every", "sample_every", "checkpoint_every", "eval_every"):
-        if getattr(schedule, key) < 1:
-            raise UserError(f"schedule.{key} must be at least 1")
-    if cfg.data.batch_size_per_replica < 1:
-        raise UserError("data.batch_size_per_replica must be at least 1")
-    if not 0.0 <= cfg.ema.decay < 1.0:
-        raise UserError("ema.decay must be in [0, 1)")
-    if cfg.loss.r1_gamma < 0:
-        raise UserError("loss.r1_gamma must be non-negative")

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from idphoto import config
+from idphoto.faces.align import Framing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,17 +28,6 @@ class FaceSettings:
     dominance_ratio: float
     min_eye_distance: float
     detect_max_side: int
-
-
-@dataclasses.dataclass(frozen=True)
-class Framing:
-    """ID framing of the aligned square image."""
-
-    resolution: int
-    head_height_share: float
-    eye_line_from_top: float
-    image_format: Literal["png", "jpeg"]
-    jpeg_quality: int
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,7 +59,6 @@ class IngestConfig:
     """Everything the ingest job reads from `configs/ingest.yaml` (no defaults here: the file is
     the one source of the values)."""
 
-    default_use: str
     allowed_schemes: tuple[str, ...]
     image: ImageLimits
     faces: FaceSettings

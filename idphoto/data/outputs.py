@@ -1,26 +1,33 @@
-"""Finishing the ingest output: TFDS metadata, ATTRIBUTION.md and the ingest report."""
+"""Finishing the ingest output: TFDS metadata, ATTRIBUTION.md, the policy copy and the report.
+
+The layout itself (file names, splits) belongs to `idphoto.data.dataset`.
+"""
 
 from __future__ import annotations
 
 import collections
 import json
-import posixpath
 from collections.abc import Iterable
 from typing import Any
 
 from apache_beam.io.filesystems import FileSystems
 
 from idphoto.data import digest, lineage, tfds_layout
-
-LINEAGE_FILE = "lineage.parquet"
-ATTRIBUTION_FILE = "ATTRIBUTION.md"
-REPORT_FILE = "ingest_report.json"
+from idphoto.data.dataset import (
+    ATTRIBUTION_FILE,
+    LINEAGE_FILE,
+    POLICY_FILE,
+    REPORT_FILE,
+    digest_path,
+    join,
+    read_lineage_table,
+)
 
 
 def finish_dataset(
-    staging: str, dataset_name: str, resolution: int, image_format: str, use: str
+    staging: str, dataset_name: str, resolution: int, image_format: str, use: str, policy_text: str
 ) -> dict[str, int]:
-    """Writes the TFDS metadata and ATTRIBUTION.md into a staging folder.
+    """Writes the TFDS metadata, ATTRIBUTION.md and the policy's copy into a staging folder.
 
     Returns:
         Examples per split.
@@ -33,13 +40,9 @@ def finish_dataset(
         staging, dataset_name, resolution, image_format, description
     )
     table = read_lineage_table(staging)
-    _write_text(_join(staging, ATTRIBUTION_FILE), lineage.attribution_markdown(table, dataset_name))
+    _write_text(join(staging, ATTRIBUTION_FILE), lineage.attribution_markdown(table, dataset_name))
+    _write_text(join(staging, POLICY_FILE), policy_text)
     return split_counts
-
-
-def digest_path(folder: str, split: str) -> str:
-    """Where the job writes a split's content digest until `collect_digests` gathers it."""
-    return _join(folder, f"_digest-{split}.txt")
 
 
 def collect_digests(staging: str, splits: Iterable[str]) -> dict[str, str]:
@@ -74,7 +77,7 @@ def counters_by_prefix(counters: dict[str, int], prefix: str) -> dict[str, int]:
 
 def write_report(staging: str, report: dict[str, Any]) -> None:
     """Writes ingest_report.json."""
-    _write_text(_join(staging, REPORT_FILE), json.dumps(report, indent=2, sort_keys=True) + "\n")
+    _write_text(join(staging, REPORT_FILE), json.dumps(report, indent=2, sort_keys=True) + "\n")
 
 
 def format_summary(report: dict[str, Any]) -> str:
@@ -96,18 +99,8 @@ def _count(values: Iterable[str]) -> dict[str, int]:
     return dict(sorted(collections.Counter(values).items()))
 
 
-def read_lineage_table(folder: str, columns: list[str] | None = None):
-    """Reads the lineage of a dataset folder (local or on an object store)."""
-    with FileSystems.open(_join(folder, LINEAGE_FILE), compression_type="uncompressed") as handle:
-        return lineage.read_lineage(handle, columns)
-
-
 def _write_text(path: str, text: str) -> None:
     with FileSystems.create(
         path, mime_type="text/plain", compression_type="uncompressed"
     ) as handle:
         handle.write(text.encode("utf-8"))
-
-
-def _join(folder: str, name: str) -> str:
-    return posixpath.join(folder, name) if "://" in folder else FileSystems.join(folder, name)

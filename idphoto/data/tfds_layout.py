@@ -12,7 +12,8 @@ import io
 
 import numpy as np
 
-SPLITS = ("train", "test")
+from idphoto.data.dataset import shard_prefix
+
 VERSION = "1.0.0"
 
 
@@ -51,11 +52,6 @@ def example(record: dict) -> dict:
         "sha256": record["sha256"],
         "landmarks": np.asarray(record["aligned_landmarks"], dtype=np.float32),
     }
-
-
-def shard_prefix(directory: str, dataset_name: str, split: str) -> str:
-    """Returns the file prefix Beam's TFRecord sink writes a split's shards under."""
-    return f"{directory}/{dataset_name}-{split}.tfrecord"
 
 
 def write_metadata(

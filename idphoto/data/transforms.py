@@ -17,6 +17,7 @@ from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
 from idphoto.data import lineage
+from idphoto.data.dataset import HELD_OUT_SPLIT, TRAIN_SPLIT
 from idphoto.data.dedup import band_keys, hamming_distance
 from idphoto.data.ingest_config import IngestConfig
 from idphoto.data.manifest import parse_consent, read_manifest
@@ -247,13 +248,13 @@ def _reject_near(id_and_groups):
 
 
 def holdout_split(record_id: str, salt: str, holdout_percent: float) -> str:
-    """Returns `test` for the share of ids held out for evaluation, `train` otherwise.
+    """Returns the held-out split for the share of ids held out for evaluation, else train.
 
     The split hangs on the id alone, so a photo keeps its split when the dataset grows.
     """
     digest = hashlib.sha256(f"{salt}:{record_id}".encode()).digest()
     bucket = int.from_bytes(digest[:8], "big") / 2**64 * 100
-    return "test" if bucket < holdout_percent else "train"
+    return HELD_OUT_SPLIT if bucket < holdout_percent else TRAIN_SPLIT
 
 
 class CountLineageFn(beam.DoFn):

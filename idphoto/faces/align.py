@@ -10,6 +10,7 @@ eye line at a fixed height, which is how ID-photo rules (ICAO 9303) frame a head
 from __future__ import annotations
 
 import dataclasses
+from typing import Literal
 
 import numpy as np
 from PIL import Image
@@ -22,6 +23,17 @@ _HEAD_PER_EYE_DISTANCE = 3.6
 _HEAD_PER_EYE_TO_MOUTH = 3.3
 
 LANDMARK_NAMES = ("left_eye", "right_eye", "nose", "mouth_left", "mouth_right")
+
+
+@dataclasses.dataclass(frozen=True)
+class Framing:
+    """ID framing of the aligned square image (the `align` section of `configs/ingest.yaml`)."""
+
+    resolution: int
+    head_height_share: float  # crown-to-chin height as a share of the image height
+    eye_line_from_top: float  # height of the eye line from the top, as a share of the image
+    image_format: Literal["png", "jpeg"]  # encoding of aligned images in the TFRecords
+    jpeg_quality: int
 
 
 @dataclasses.dataclass(frozen=True)

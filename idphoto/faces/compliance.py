@@ -18,8 +18,7 @@ import numpy as np
 from PIL import Image
 
 from idphoto import config
-from idphoto.data.ingest_config import Framing
-from idphoto.faces.align import five_points, head_height
+from idphoto.faces.align import Framing, five_points, head_height
 from idphoto.faces.detect import FaceDetector
 
 

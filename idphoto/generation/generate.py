@@ -16,9 +16,6 @@ import datetime
 import hashlib
 import json
 import os
-import re
-import shutil
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -26,7 +23,7 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from idphoto import __version__, config
+from idphoto import __version__, config, publish
 from idphoto.errors import UserError
 from idphoto.generation.framing import frame_photo
 from idphoto.generation.labelling import ImageFormat, PhotoLabel, write_photo
@@ -37,7 +34,6 @@ from idphoto.tracking.runs import check_tracking_server
 MANIFEST_FILE = "manifest.json"
 TOOL = f"idphoto {__version__}"
 _EXTENSION = {"png": "png", "jpeg": "jpg"}
-_STAGING_MARK = ".partial-"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,14 +93,12 @@ def generate_photos(
     catalogue = load_presets()
     preset = catalogue.preset(preset_name)
     out_dir = Path(os.path.abspath(out_dir))  # normalises `..`, unlike Path.absolute
-    _check_out_dir(out_dir, overwrite)
-    check_tracking_server()
-    ref = resolve_model(model_uri)
-    generator = load_generator(ref)
-    latent_dim = int(generator.input_shape[-1])
-
-    staging = _make_staging(out_dir)
+    staging = Path(publish.prepare_staging(str(out_dir), overwrite))
     try:
+        check_tracking_server()
+        ref = resolve_model(model_uri)
+        generator = load_generator(ref)
+        latent_dim = int(generator.input_shape[-1])
         writer = _PhotoWriter(
             staging, n, seed, ref, preset, catalogue.label, visible_label, image_format
         )
@@ -118,9 +112,9 @@ def generate_photos(
                     writer.photos.append(record)
                     progress.update(1)
         writer.write_manifest()
-        _publish(staging, out_dir)
+        publish.publish(str(staging), str(out_dir))
     except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+        publish.discard(str(staging))
         raise
     return GenerationSummary(
         out_dir=str(out_dir),
@@ -251,43 +245,3 @@ def _to_rgb_uint8(images: np.ndarray, ref: ModelRef) -> np.ndarray:
     if channels == 3:
         return images
     raise UserError(f"--model {ref.uri} makes images with {channels} channels, not 1 or 3")
-
-
-def _check_out_dir(out_dir: Path, overwrite: bool) -> None:
-    cwd = Path.cwd()
-    if out_dir == cwd or out_dir in cwd.parents:
-        # --overwrite swaps the whole folder: never the one we stand in or one above it.
-        raise UserError(f"--out {out_dir} must not be the current folder or one of its parents")
-    if out_dir.exists():
-        if not out_dir.is_dir():
-            raise UserError(f"--out {out_dir} is a file, not a folder")
-        if any(out_dir.iterdir()) and not overwrite:
-            raise UserError(f"--out {out_dir} is not empty; pass --overwrite to replace it")
-    try:
-        out_dir.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise UserError(f"cannot create {out_dir.parent}: {err.strerror or err}") from None
-
-
-def _make_staging(out_dir: Path) -> Path:
-    # Left by a killed run: only our own names (`<out>.partial-<8 hex>`) are removed.
-    stale = re.compile(re.escape(out_dir.name + _STAGING_MARK) + r"(old-)?[0-9a-f]{8}")
-    for sibling in out_dir.parent.iterdir():
-        if sibling.is_dir() and stale.fullmatch(sibling.name):
-            shutil.rmtree(sibling, ignore_errors=True)
-    staging = out_dir.parent / f"{out_dir.name}{_STAGING_MARK}{uuid.uuid4().hex[:8]}"
-    try:
-        staging.mkdir()
-    except OSError as err:
-        raise UserError(f"cannot write beside --out {out_dir}: {err.strerror or err}") from None
-    return staging
-
-
-def _publish(staging: Path, out_dir: Path) -> None:
-    retired = None
-    if out_dir.exists():
-        retired = out_dir.parent / f"{out_dir.name}{_STAGING_MARK}old-{uuid.uuid4().hex[:8]}"
-        out_dir.rename(retired)
-    staging.rename(out_dir)
-    if retired:
-        shutil.rmtree(retired, ignore_errors=True)

@@ -11,7 +11,10 @@ from idphoto.licences.policy import (
     Decision,
     Policy,
     Rule,
+    default_policy_path,
     load_policy,
+    parse_policy,
+    read_policy_text,
 )
 
 __all__ = [
@@ -26,6 +29,9 @@ __all__ = [
     "Normalised",
     "Policy",
     "Rule",
+    "default_policy_path",
     "load_policy",
+    "parse_policy",
+    "read_policy_text",
     "normalise",
 ]

@@ -106,6 +106,7 @@ class Policy:
     """The licence policy: the intended uses, the consent settings and the ordered rules."""
 
     uses: tuple[str, ...]
+    default_use: str  # the use of every command run without `--use`
     consent: ConsentSettings
     rules: tuple[Rule, ...]
 
@@ -195,6 +196,26 @@ class Policy:
         return _Verdict(False, rule.reason, rule.licence_class, ())
 
 
+def default_policy_path() -> Path:
+    """The project's licence policy file."""
+    return config.config_dir() / POLICY_FILE
+
+
+def read_policy_text(path: str | os.PathLike | None = None) -> str:
+    """The text of a policy file (the project's by default), as ingest copies it into datasets.
+
+    Raises:
+        ConfigError: the file cannot be read or is not UTF-8 text.
+    """
+    path = Path(path) if path is not None else default_policy_path()
+    try:
+        return path.read_bytes().decode("utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from None
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"{path} is not UTF-8 text (bad byte at offset {err.start})") from None
+
+
 def load_policy(path: str | os.PathLike | None = None) -> Policy:
     """Loads and checks a licence policy file.
 
@@ -204,25 +225,32 @@ def load_policy(path: str | os.PathLike | None = None) -> Policy:
     Raises:
         ConfigError: the file is missing or malformed; the message names the offending key.
     """
-    path = Path(path) if path is not None else config.config_dir() / POLICY_FILE
-    data = _read_policy_file(path)
+    path = Path(path) if path is not None else default_policy_path()
+    return parse_policy(read_policy_text(path), path)
+
+
+def parse_policy(text: str, source: str | os.PathLike) -> Policy:
+    """Checks policy text and builds the `Policy`; `source` names it in errors.
+
+    Raises:
+        ConfigError: the text is malformed; the message names the offending key.
+    """
+    data = _parse_policy_text(text, source)
     try:
         policy = config.from_dict(Policy, data)
         _check(policy)
     except ConfigError as err:
-        raise ConfigError(f"{path}: {err}") from None
+        raise ConfigError(f"{source}: {err}") from None
     return policy
 
 
-def _read_policy_file(path: Path) -> dict:
-    # A policy file is user input: bytes that are not UTF-8, YAML nested past Python's recursion
-    # limit and keys that are not text must be ConfigErrors too, not tracebacks.
+def _parse_policy_text(text: str, source: str | os.PathLike) -> dict:
+    # A policy file is user input: YAML nested past Python's recursion limit and keys that are
+    # not text must be ConfigErrors too, not tracebacks.
     try:
-        data = config.read_yaml(path)
-    except UnicodeDecodeError as err:
-        raise ConfigError(f"{path} is not UTF-8 text (bad byte at offset {err.start})") from None
+        data = config.parse_yaml(text, source)
     except RecursionError:
-        raise ConfigError(f"{path} is nested too deeply to be a policy") from None
+        raise ConfigError(f"{source} is nested too deeply to be a policy") from None
     mappings = [("", data), ("consent.", data.get("consent"))]
     rules = data.get("rules")
     if isinstance(rules, list):
@@ -230,13 +258,14 @@ def _read_policy_file(path: Path) -> dict:
     for where, mapping in mappings:
         for key in mapping if isinstance(mapping, dict) else ():
             if not isinstance(key, str):
-                raise ConfigError(f"{path}: key {where}{key!r} must be text")
+                raise ConfigError(f"{source}: key {where}{key!r} must be text")
     return data
 
 
 def _check(policy: Policy) -> None:
     if not policy.uses:
         raise ConfigError("'uses' must name at least one use")
+    _check_use(policy, policy.default_use, "default_use")
     for i, use in enumerate(policy.consent.required_for):
         _check_use(policy, use, f"consent.required_for[{i}]")
     if not policy.rules:

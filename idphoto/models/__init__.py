@@ -1,15 +1,6 @@
-"""The GAN: generator and discriminator builders, the training model and DiffAugment."""
+"""The GAN: its settings (`config`), generator and discriminator builders (`architectures`),
+the training model (`gan`) and DiffAugment (`diffaugment`).
 
-from idphoto.models.architectures import build_discriminator, build_generator
-from idphoto.models.diffaugment import diff_augment, draw_augment_params
-from idphoto.models.gan import GAN, discriminator_loss, generator_loss
-
-__all__ = [
-    "GAN",
-    "build_discriminator",
-    "build_generator",
-    "diff_augment",
-    "discriminator_loss",
-    "draw_augment_params",
-    "generator_loss",
-]
+Import from the submodules: `idphoto.models.config` loads without TensorFlow, so a config error
+comes back before Keras starts.
+"""

@@ -18,7 +18,7 @@ import math
 import keras
 from keras import layers
 
-from idphoto.training.config import ModelConfig
+from idphoto.models.config import ModelConfig
 
 ARCHITECTURES = ("seed_dcgan", "dcgan")
 

@@ -19,8 +19,8 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from idphoto.models.config import AugmentConfig, EmaConfig, LossConfig
 from idphoto.models.diffaugment import check_policy, diff_augment, draw_augment_params
-from idphoto.training.config import AugmentConfig, EmaConfig, LossConfig
 
 LOSS_KINDS = ("non_saturating", "hinge")
 METRICS = ("d_loss", "g_loss", "r1_penalty", "d_real_score", "d_fake_score")

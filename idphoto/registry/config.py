@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from idphoto import config
+from idphoto.config import bounded
 
 
 @dataclasses.dataclass(frozen=True)
@@ -26,22 +27,16 @@ class QualityConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class LicenceConfig:
-    """The policy every training row is judged against for the requested use."""
-
-    policy: str
-
-
-@dataclasses.dataclass(frozen=True)
 class NearCopyConfig:
     """The search of generated samples against the training photos."""
 
-    samples: int
+    samples: int = bounded(at_least=1)
     seed: int
-    neighbours: int
-    max_ratio: float  # nearest / mean next-neighbour distance below this is a near-copy
-    chunk: int
-    pairs_to_log: int
+    neighbours: int = bounded(at_least=1)
+    # nearest / mean next-neighbour distance below this is a near-copy
+    max_ratio: float = bounded(above=0, below=1)
+    chunk: int = bounded(at_least=1)
+    pairs_to_log: int = bounded(at_least=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,22 +45,15 @@ class PromoteConfig:
 
     registry: RegistryConfig
     quality: QualityConfig
-    licence: LicenceConfig
     near_copy: NearCopyConfig
 
 
-DEFAULT = "configs/promote/default.yaml"
+def default_path() -> Path:
+    """The project's promotion gates (`configs/promote/default.yaml`)."""
+    return config.config_dir() / "promote" / "default.yaml"
 
 
-def load_promote_config(path: str | Path, overrides: dict[str, Any] | None = None):
-    """Loads a promotion config and applies `--set` overrides; checks value ranges."""
-    cfg = config.load(PromoteConfig, path, overrides)
-    near = cfg.near_copy
-    for key in ("samples", "neighbours", "chunk"):
-        if getattr(near, key) < 1:
-            raise config.ConfigError(f"'near_copy.{key}' must be at least 1")
-    if near.pairs_to_log < 0:
-        raise config.ConfigError("'near_copy.pairs_to_log' must be at least 0")
-    if not 0.0 < near.max_ratio < 1.0:
-        raise config.ConfigError("'near_copy.max_ratio' must be between 0 and 1")
-    return cfg
+def load_promote_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None):
+    """Loads a promotion config (the project's default when `path` is None) and applies
+    `--set` overrides."""
+    return config.load(PromoteConfig, path or default_path(), overrides)

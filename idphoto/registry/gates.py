@@ -93,6 +93,40 @@ def licence_gate(use: str, accepted_rows: int, found: Sequence[Violation]) -> Ga
     )
 
 
+def licence_gate_under_two_policies(
+    use: str,
+    accepted_rows: int,
+    dataset_found: Sequence[Violation],
+    other_found: Sequence[Violation],
+    other_name: str,
+) -> GateResult:
+    """The licence gate when the user names a policy other than the dataset's: both decide.
+
+    The gate passes only when both policies allow every training row; the figure shows both
+    decisions and names the rows on which they differ.
+    """
+    under_dataset = licence_gate(use, accepted_rows, dataset_found)
+    under_other = licence_gate(use, accepted_rows, other_found)
+    dataset_ids = {v.id for v in dataset_found}
+    other_ids = {v.id for v in other_found}
+    differences = [
+        f"{len(ids)} rejected only by {who} (e.g. {', '.join(sorted(ids)[:3])})"
+        for who, ids in (
+            ("the dataset's policy", dataset_ids - other_ids),
+            (other_name, other_ids - dataset_ids),
+        )
+        if ids
+    ]
+    difference = "; ".join(differences) or "the two policies agree on every training row"
+    status = PASSED if under_dataset.ok and under_other.ok else FAILED
+    return GateResult(
+        "licence",
+        status,
+        f"dataset's policy: {under_dataset.status}, {under_dataset.figure} | "
+        f"{other_name}: {under_other.status}, {under_other.figure} | difference: {difference}",
+    )
+
+
 def near_copy_gate(matches: Sequence[Match], cfg: NearCopyConfig, photo_ids: Sequence[str]):
     """No sample may be nearer to one training photo than `max_ratio` of its neighbours."""
     if not matches:

@@ -16,20 +16,20 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from idphoto.data.lineage import ACCEPTED, read_lineage
+from idphoto.data import dataset as ingested
+from idphoto.data.lineage import ACCEPTED
 from idphoto.errors import UserError
 from idphoto.licences import load_policy
 from idphoto.registry import gates
 from idphoto.registry.config import PromoteConfig
 from idphoto.registry.nearcopy import nearest_training_photos, pairs_grid
-from idphoto.tracking.lineage import TAG_PREFIX, summary_from_tags, violations
+from idphoto.tracking import tags
+from idphoto.tracking.lineage import summary_from_tags, violations
 from idphoto.tracking.runs import check_tracking_server
+from idphoto.tracking.training_runs import RunDataset, download_run_dataset, find_training_run
 
 GENERATOR = "generator"  # the run's MLflow model artifact
 DEFAULT_MODEL_NAME = "idphoto-generator"
-LATEST = "latest"  # `--run latest`: the most recently started finished training run
-_LINEAGE_ARTIFACT = "dataset/lineage.parquet"
-_ATTRIBUTION_ARTIFACT = "dataset/ATTRIBUTION.md"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +57,7 @@ def promote(
     alias: str | None = None,
     force_quality: str | None = None,
     data_dir: str | None = None,
+    policy_path: str | None = None,
 ) -> Promotion:
     """Evaluates every gate for `run_id` and `use`; on success registers and aliases the model.
 
@@ -67,6 +68,8 @@ def promote(
         alias: the alias to move (default `cfg.registry.alias`).
         force_quality: a reason to promote despite failed quality thresholds; recorded.
         data_dir: the training dataset, when not where the run recorded it.
+        policy_path: a licence policy to judge with beside the one the dataset was made with;
+            both must allow every training row.
 
     Raises:
         UserError: the tracking server, the run or its model cannot be found, or `use` is not
@@ -74,18 +77,17 @@ def promote(
     """
     check_tracking_server()
     client = MlflowClient()
-    run = _latest_training_run(client) if run_id == LATEST else _get_run(client, run_id)
+    run = find_training_run(client, run_id)
     run_id = run.info.run_id
-    policy = load_policy(cfg.licence.policy)
-    policy.check_use(use)
+    logged = download_run_dataset(client, run)
+    other = load_policy(policy_path) if policy_path else None
+    for policy in [p for p in (logged.policy, other) if p is not None] or [load_policy()]:
+        policy.check_use(use)
     alias = alias or cfg.registry.alias
     model_name = run.data.params.get("tracking.model_name", DEFAULT_MODEL_NAME)
     model_uri = f"runs:/{run_id}/{GENERATOR}"
     registered_uri = _check_model(model_uri)
-    rows = _run_lineage(client, run_id)
-    licence = gates.licence_gate(
-        use, sum(r["decision"] == ACCEPTED for r in rows), violations(rows, policy, use)
-    )
+    licence = _licence(logged, use, other, policy_path)
     near_copy = _near_copy(client, run, model_uri, cfg, alias, data_dir)
     # The alias holder is read, compared with and replaced under one lock, so two promotions
     # racing for an alias end with the better model holding it, each having run every gate.
@@ -96,16 +98,16 @@ def promote(
             holder_swd = client.get_run(holder.run_id).data.metrics.get("swd")
         quality = gates.quality_gate(run.data.metrics, cfg.quality, holder_swd, force_quality)
         results = (quality, licence, near_copy)
-        tags = _gate_tags(results, use, alias, force_quality)
+        gate_tags = _gate_tags(results, use, alias, force_quality)
         previous = holder.version if holder is not None else None
-        for key, value in tags.items():  # the run records every attempt, passed or not
+        for key, value in gate_tags.items():  # the run records every attempt, passed or not
             client.set_tag(run_id, key, value)
         if not all(result.ok for result in results):
-            _record_refusal(client, model_name, run_id, alias, use, tags)
+            _record_refusal(client, model_name, run_id, alias, use, gate_tags)
             return Promotion(run_id, model_name, alias, use, results, None, previous)
-        version = _register(client, model_name, run, registered_uri, tags)
+        version = _register(client, model_name, run, registered_uri, gate_tags)
         client.set_registered_model_alias(model_name, alias, version)
-    client.set_tag(run_id, f"idphoto.promotion.{alias}.{use}", f"version {version}")
+    client.set_tag(run_id, tags.promotion(alias, use), f"version {version}")
     return Promotion(run_id, model_name, alias, use, results, version, previous)
 
 
@@ -125,44 +127,23 @@ def _alias_lock(model_name: str, alias: str):
         yield
 
 
-def _record_refusal(client, model_name: str, run_id: str, alias: str, use: str, tags) -> None:
-    client.set_tag(run_id, f"idphoto.promotion.{alias}.{use}", "refused")
+def _record_refusal(client, model_name: str, run_id: str, alias: str, use: str, gate_tags):
+    client.set_tag(run_id, tags.promotion(alias, use), "refused")
     existing = _version_of_run(client, model_name, run_id)
     if existing is not None:  # a version registered earlier records this attempt too
-        for key, value in tags.items():
+        for key, value in gate_tags.items():
             client.set_model_version_tag(model_name, existing.version, key, value)
 
 
-def _register(client, model_name: str, run, registered_uri: str, tags) -> str:
+def _register(client, model_name: str, run, registered_uri: str, gate_tags) -> str:
     """Registers the run's generator (once) and tags the version; returns its number."""
     run_id = run.info.run_id
     version = _version_of_run(client, model_name, run_id)
     if version is None:
         version = mlflow.register_model(registered_uri, model_name, tags=_version_tags(run, run_id))
-    for key, value in {**_version_tags(run, run_id), **tags}.items():
+    for key, value in {**_version_tags(run, run_id), **gate_tags}.items():
         client.set_model_version_tag(model_name, version.version, key, value)
     return str(version.version)
-
-
-def _latest_training_run(client: MlflowClient):
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    found = client.search_runs(
-        experiments,
-        filter_string="attributes.status = 'FINISHED'",
-        order_by=["attributes.start_time DESC"],
-        max_results=50,
-    )
-    for run in found:
-        if TAG_PREFIX + "content_sha256" in run.data.tags:
-            return run
-    raise UserError(f"no finished training run on {mlflow.get_tracking_uri()}; run `make train`")
-
-
-def _get_run(client: MlflowClient, run_id: str):
-    try:
-        return client.get_run(run_id)
-    except MlflowException:
-        raise UserError(f"no MLflow run {run_id} on {mlflow.get_tracking_uri()}") from None
 
 
 def _check_model(model_uri: str) -> str:
@@ -189,25 +170,28 @@ def _version_of_run(client: MlflowClient, model_name: str, run_id: str):
     return min(versions, key=lambda v: int(v.version)) if versions else None
 
 
-def _run_lineage(client: MlflowClient, run_id: str) -> list[dict]:
-    with tempfile.TemporaryDirectory() as folder:
-        try:
-            path = client.download_artifacts(run_id, _LINEAGE_ARTIFACT, folder)
-        except (MlflowException, OSError):
-            return []  # the licence gate then fails: no lineage, no proof
-        return read_lineage(path).to_pylist()
+def _licence(logged: RunDataset, use: str, other, other_path: str | None) -> gates.GateResult:
+    """The licence gate, judged with the policy the run's dataset was made with (and with
+    `--policy`, when it names another one)."""
+    if logged.policy is None:
+        return gates.GateResult("licence", gates.FAILED, f"no proof: {logged.problem}")
+    accepted = sum(row["decision"] == ACCEPTED for row in logged.rows)
+    found = violations(logged.rows, logged.policy, use)
+    if other is None or other.digest == logged.policy.digest:
+        return gates.licence_gate(use, accepted, found)
+    return gates.licence_gate_under_two_policies(
+        use, accepted, found, violations(logged.rows, other, use), f"--policy {other_path}"
+    )
 
 
 def _near_copy(client, run, model_uri: str, cfg: PromoteConfig, alias: str, data_dir):
-    from idphoto.training.data import content_digests, open_ingested, training_photo_chunks
-
-    data_dir = data_dir or run.data.tags.get("idphoto.data", "")
-    expected = run.data.tags.get(TAG_PREFIX + "content_sha256", "")
+    data_dir = data_dir or run.data.tags.get(tags.DATA, "")
+    expected = run.data.tags.get(tags.CONTENT_SHA256, "")
     try:
-        dataset = open_ingested(data_dir)
+        dataset = ingested.open_ingested(data_dir)
     except UserError as err:
         return gates.GateResult("near_copy", gates.FAILED, f"training photos unavailable: {err}")
-    found = content_digests(dataset)["all"]
+    found = dataset.content_digests()["all"]
     if expected and found != expected:
         return gates.GateResult(
             "near_copy",
@@ -223,7 +207,9 @@ def _near_copy(client, run, model_uri: str, cfg: PromoteConfig, alias: str, data
     chunks, ids, kept = [], [], {}
 
     def stream():
-        for images, chunk_ids in training_photo_chunks(dataset, resolution, channels, near.chunk):
+        for images, chunk_ids in ingested.photo_chunks(
+            dataset, ingested.TRAIN_SPLIT, resolution, channels, near.chunk
+        ):
             start = len(ids)
             ids.extend(chunk_ids)
             chunks.append((start, images))
@@ -255,24 +241,26 @@ def _samples(generator, count: int, seed: int, batch: int = 64) -> np.ndarray:
 
 
 def _gate_tags(results, use: str, alias: str, force_quality: str | None) -> dict[str, str]:
-    tags = {f"idphoto.gate.{use}.{r.name}": r.status for r in results} | {
-        f"idphoto.gate.{use}.{r.name}.figure": r.figure[:5000] for r in results
+    found = {tags.gate(use, r.name): r.status for r in results} | {
+        tags.gate(use, r.name) + ".figure": r.figure[:5000] for r in results
     }
-    tags[f"idphoto.gate.{use}.checked_at"] = datetime.datetime.now(datetime.UTC).isoformat()
-    tags[f"idphoto.gate.{use}.alias"] = alias
+    found[tags.gate(use, "checked_at")] = datetime.datetime.now(datetime.UTC).isoformat()
+    found[tags.gate(use, "alias")] = alias
     if force_quality:
-        tags[f"idphoto.gate.{use}.quality.forced_reason"] = force_quality[:5000]
-    return tags
+        found[tags.gate(use, "quality.forced_reason")] = force_quality[:5000]
+    return found
 
 
 def _version_tags(run, run_id: str) -> dict[str, str]:
-    summary = {TAG_PREFIX + k: v for k, v in summary_from_tags(run.data.tags).items()}
+    summary = {tags.LINEAGE_PREFIX + k: v for k, v in summary_from_tags(run.data.tags).items()}
     return {
         **summary,
-        "idphoto.lineage.parquet": f"runs:/{run_id}/{_LINEAGE_ARTIFACT}",
-        "idphoto.lineage.attribution": f"runs:/{run_id}/{_ATTRIBUTION_ARTIFACT}",
-        "idphoto.data": run.data.tags.get("idphoto.data", ""),
-        "idphoto.run_name": run.info.run_name or "",
+        tags.LINEAGE_PARQUET: f"runs:/{run_id}/{tags.dataset_artifact(ingested.LINEAGE_FILE)}",
+        tags.LINEAGE_ATTRIBUTION: (
+            f"runs:/{run_id}/{tags.dataset_artifact(ingested.ATTRIBUTION_FILE)}"
+        ),
+        tags.DATA: run.data.tags.get(tags.DATA, ""),
+        tags.RUN_NAME: run.info.run_name or "",
     }
 
 

@@ -2,24 +2,27 @@
 
 When a photographer withdraws a photo, `trace` answers: which datasets held it, which runs
 trained on them, and which registered model versions (and aliases) came out of those runs.
-It reads what training logged: the `idphoto.lineage.content_sha256` tag and the
-`dataset/lineage.parquet` artifact of every run.
+It reads what training logged: the dataset content digest tag and the lineage of every run
+(`idphoto.tracking.training_runs`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import tempfile
-from collections.abc import Iterator
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
-from idphoto.data.lineage import ACCEPTED, read_lineage
+from idphoto.data.lineage import ACCEPTED
 from idphoto.errors import UserError
-from idphoto.tracking.lineage import TAG_PREFIX, summary_from_tags
+from idphoto.tracking import tags
+from idphoto.tracking.lineage import summary_from_tags
+from idphoto.tracking.training_runs import (
+    download_run_dataset,
+    find_training_run,
+    training_runs,
+)
 
-_DIGEST_TAG = TAG_PREFIX + "content_sha256"
 _FIELDS = {"id": "id", "sha256": "sha256", "source_url": "source_url"}
 
 
@@ -68,8 +71,8 @@ def trace(field: str, value: str, client: MlflowClient | None = None) -> list[Da
         raise UserError(f"cannot trace by {field!r}; use one of {', '.join(_FIELDS)}")
     client = client or MlflowClient()
     by_digest: dict[str, list] = {}
-    for run in _training_runs(client):
-        by_digest.setdefault(run.data.tags[_DIGEST_TAG], []).append(run)
+    for run in training_runs(client):
+        by_digest.setdefault(run.data.tags[tags.CONTENT_SHA256], []).append(run)
     hits = []
     for digest, runs in sorted(by_digest.items()):
         rows = _lineage_of(client, runs)
@@ -85,12 +88,11 @@ def trace(field: str, value: str, client: MlflowClient | None = None) -> list[Da
 
 
 def run_summary(run_id: str, client: MlflowClient | None = None) -> dict:
-    """A run's licence summary, dataset inputs, promotion records and model versions."""
+    """A run's (or with `latest`, the latest finished training run's) licence summary, dataset
+    inputs, promotion records and model versions."""
     client = client or MlflowClient()
-    try:
-        run = client.get_run(run_id)
-    except MlflowException:
-        raise UserError(f"no MLflow run {run_id}") from None
+    run = find_training_run(client, run_id)
+    run_id = run.info.run_id
     inputs = [
         {"name": d.dataset.name, "digest": d.dataset.digest, "source": d.dataset.source}
         for d in (run.inputs.dataset_inputs if run.inputs else [])
@@ -103,31 +105,17 @@ def run_summary(run_id: str, client: MlflowClient | None = None) -> dict:
         "promotions": {
             k: v
             for k, v in sorted(run.data.tags.items())
-            if k.startswith(("idphoto.promotion.", "idphoto.gate."))
+            if k.startswith((tags.PROMOTION_PREFIX, tags.GATE_PREFIX))
         },
         "versions": [dataclasses.asdict(v) for v in _run_ref(client, run).versions],
     }
 
 
-def _training_runs(client: MlflowClient) -> Iterator:
-    experiments = [e.experiment_id for e in client.search_experiments()]
-    token = None
-    while experiments:
-        page = client.search_runs(experiments, max_results=1000, page_token=token)
-        yield from (run for run in page if _DIGEST_TAG in run.data.tags)
-        token = page.token
-        if not token:
-            return
-
-
 def _lineage_of(client: MlflowClient, runs: list) -> list[dict]:
-    for run in runs:  # any run of the dataset will do; the first one with the artifact
-        with tempfile.TemporaryDirectory() as folder:
-            try:
-                path = client.download_artifacts(run.info.run_id, "dataset/lineage.parquet", folder)
-            except (MlflowException, OSError):
-                continue
-            return read_lineage(path).to_pylist()
+    for run in runs:  # any run of the dataset will do; the first one that logged its lineage
+        rows = download_run_dataset(client, run).rows
+        if rows:
+            return rows
     return []
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from idphoto.data.lineage import ACCEPTED
 from idphoto.licences import Policy
+from idphoto.tracking.tags import LINEAGE_PREFIX
 
-TAG_PREFIX = "idphoto.lineage."
 # MLflow's SQL store keeps a dataset digest in 36 characters; 32 hex digits are 128 bits.
 _MLFLOW_DIGEST_CHARS = 32
 
@@ -35,7 +35,7 @@ class LineageSummary:
         obligations: the union of the accepted rows' obligations (attribution, share-alike...).
         allowed_uses: the policy's uses for which every accepted row is allowed.
         ingest_use: the `--use` the dataset was ingested for.
-        policy_sha256: the digest of the policy the ingest judged with.
+        policy_sha256: the digest of the policy the ingest judged with, and `allowed_uses` too.
         content_sha256: the digest of the dataset's TFRecords.
     """
 
@@ -78,9 +78,17 @@ def violations(rows: Iterable[Mapping[str, Any]], policy: Policy, use: str) -> l
 
 
 def summarise(
-    rows: Sequence[Mapping[str, Any]], policy: Policy, report: Mapping[str, Any]
+    rows: Sequence[Mapping[str, Any]], policy: Policy, ingest_use: str, content_sha256: str
 ) -> LineageSummary:
-    """Summarises a dataset's lineage rows with the ingest report that came with them."""
+    """Summarises a dataset's lineage rows.
+
+    Args:
+        rows: the lineage rows.
+        policy: the policy the dataset was made with; `allowed_uses` is judged with it, and its
+            digest is the summary's `policy_sha256`.
+        ingest_use: the use the dataset was ingested for.
+        content_sha256: the dataset's TFRecord content digest (over all splits).
+    """
     accepted = [row for row in rows if row["decision"] == ACCEPTED]
     by_class = collections.Counter(row["class"] or "none" for row in accepted)
     obligations = sorted({o for row in accepted for o in (row["obligations"] or ())})
@@ -90,9 +98,9 @@ def summarise(
         by_class=dict(sorted(by_class.items())),
         obligations=tuple(obligations),
         allowed_uses=tuple(u for u in policy.uses if not violations(accepted, policy, u)),
-        ingest_use=report.get("use", ""),
-        policy_sha256=report.get("policy_sha256", ""),
-        content_sha256=report.get("content_sha256", {}).get("all", ""),
+        ingest_use=ingest_use,
+        policy_sha256=policy.digest,
+        content_sha256=content_sha256,
     )
 
 
@@ -109,12 +117,14 @@ def summary_tags(summary: LineageSummary) -> dict[str, str]:
         "by_class": json.dumps(dict(summary.by_class), sort_keys=True),
     }
     tags.update({f"class.{name}": str(count) for name, count in summary.by_class.items()})
-    return {TAG_PREFIX + key: value for key, value in tags.items()}
+    return {LINEAGE_PREFIX + key: value for key, value in tags.items()}
 
 
 def summary_from_tags(tags: Mapping[str, str]) -> dict[str, str]:
     """The `idphoto.lineage.*` tags of a run or model version, without the prefix."""
-    return {k[len(TAG_PREFIX) :]: v for k, v in sorted(tags.items()) if k.startswith(TAG_PREFIX)}
+    return {
+        k[len(LINEAGE_PREFIX) :]: v for k, v in sorted(tags.items()) if k.startswith(LINEAGE_PREFIX)
+    }
 
 
 def log_dataset(data_dir: str, rows: Sequence[Mapping[str, Any]], summary: LineageSummary) -> None:

@@ -11,36 +11,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 from idphoto import config
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelConfig:
-    """Generator and discriminator architecture."""
-
-    architecture: Literal["seed_dcgan", "dcgan"]
-    resolution: int  # side of the square images the generator makes
-    channels: Literal[1, 3]
-    latent_dim: int
-    base_filters: int  # filters of the highest-resolution conv layer (dcgan)
-    max_filters: int  # cap on filters as resolution shrinks (dcgan)
-    synchronized_batch_norm: bool  # batch statistics over all replicas, not per replica
-
-
-@dataclasses.dataclass(frozen=True)
-class LossConfig:
-    """Adversarial loss and regularisation."""
-
-    kind: Literal["non_saturating", "hinge"]
-    r1_gamma: float  # weight of the R1 gradient penalty on real images; 0 turns it off
+from idphoto.config import bounded
+from idphoto.models.config import AugmentConfig, EmaConfig, LossConfig, ModelConfig
 
 
 @dataclasses.dataclass(frozen=True)
 class AdamConfig:
     """Adam settings of one network."""
 
-    learning_rate: float
-    beta_1: float
-    beta_2: float
+    learning_rate: float = bounded(above=0)
+    beta_1: float = bounded(at_least=0, below=1)
+    beta_2: float = bounded(at_least=0, below=1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,47 +33,33 @@ class OptimizerConfig:
 
 
 @dataclasses.dataclass(frozen=True)
-class EmaConfig:
-    """Exponential moving average of generator weights, used for sampling and export."""
-
-    enabled: bool
-    decay: float
-
-
-@dataclasses.dataclass(frozen=True)
-class AugmentConfig:
-    """DiffAugment (Zhao et al. 2020) applied to real and fake images seen by the discriminator."""
-
-    policy: tuple[Literal["color", "translation", "cutout"], ...]
-
-
-@dataclasses.dataclass(frozen=True)
 class DataConfig:
     """Input pipeline."""
 
-    batch_size_per_replica: int
+    batch_size_per_replica: int = bounded(at_least=1)
     mirror: bool  # random horizontal flips
-    shuffle_buffer: int
+    shuffle_buffer: int = bounded(at_least=1)
 
 
 @dataclasses.dataclass(frozen=True)
 class ScheduleConfig:
     """How long to train and how often to do the side work (in steps)."""
 
-    steps: int
-    log_every: int
-    sample_every: int
-    checkpoint_every: int
-    eval_every: int
-    keep_checkpoints: int
+    steps: int = bounded(at_least=1)
+    log_every: int = bounded(at_least=1)
+    sample_every: int = bounded(at_least=1)
+    checkpoint_every: int = bounded(at_least=1)
+    eval_every: int = bounded(at_least=1)
+    keep_checkpoints: int = bounded(at_least=1)
 
 
 @dataclasses.dataclass(frozen=True)
 class MetricsConfig:
     """Quality metrics computed during training."""
 
-    swd_samples: int  # generated and real images compared by sliced Wasserstein distance
-    compliance_samples: int  # generated images checked for ID-photo framing
+    # generated and real images compared by sliced Wasserstein distance
+    swd_samples: int = bounded(at_least=1)
+    compliance_samples: int = bounded(at_least=1)  # generated images checked for ID framing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,7 +70,8 @@ class RuntimeConfig:
     deterministic: bool  # enable TensorFlow op determinism (slower, bit-identical reruns)
     precision: Literal["auto", "float32", "mixed_float16"]  # auto: mixed_float16 on GPUs
     gpus: tuple[int, ...]  # GPU indices to use; empty means every visible GPU
-    cpu_devices: int  # without GPUs, split the CPU into this many logical devices (replicas)
+    # without GPUs, split the CPU into this many logical devices (replicas)
+    cpu_devices: int = bounded(at_least=1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from idphoto.data.ingest_config import load_ingest_config
+from idphoto.data.ingest_config import IngestConfig
 from idphoto.faces.compliance import id_compliance, load_compliance_tolerances
 from idphoto.faces.detect import FaceDetector
 from idphoto.training.callbacks import to_uint8
@@ -18,12 +18,18 @@ class Evaluator:
     """Scores generated images against a fixed set of real held-out photos.
 
     Latents are drawn from a fixed seed, so scores at different steps compare the same inputs.
+    ID compliance is judged against the framing the training photos were aligned with (the
+    dataset's ingest config), not against today's `configs/ingest.yaml`.
+
+    Args:
+        cfg: the training config.
+        real_images: held-out photos, uint8 (N, R, R, C).
+        ingest: the ingest config the dataset was made with.
     """
 
-    def __init__(self, cfg: TrainConfig, real_images: np.ndarray):
+    def __init__(self, cfg: TrainConfig, real_images: np.ndarray, ingest: IngestConfig):
         self._cfg = cfg
         self._real = real_images
-        ingest = load_ingest_config()
         self._framing = ingest.align
         self._tolerances = load_compliance_tolerances()
         self._detector = FaceDetector(ingest.faces.detect_max_side)

@@ -9,12 +9,12 @@ import keras
 import mlflow
 import tensorflow as tf
 
+from idphoto.data.dataset import RECORD_FILES, IngestedDataset, open_ingested
+from idphoto.tracking import tags
 from idphoto.training.config import TrainConfig
-from idphoto.training.data import check_batch_fits, content_digests, open_ingested
+from idphoto.training.data import check_batch_fits
 from idphoto.training.strategy import configure_devices, describe, is_chief, make_strategy
 from idphoto.training.trainer import check_resumable, resolved_config, run_name, train
-
-_DATASET_ARTIFACTS = ("ingest_report.json", "lineage.parquet", "ATTRIBUTION.md")
 
 
 def run_training(
@@ -47,18 +47,18 @@ def run_training(
         result = train(cfg, dataset, strategy, run_dir, resolved)
         return 0 if result.completed else 1
 
-    tags = {
-        "idphoto.config_file": config_path,
-        "idphoto.data": os.path.abspath(data),
-        "idphoto.run_dir": os.path.abspath(run_dir),
-        "idphoto.use": dataset.use,
-        "idphoto.strategy": info["strategy"],
-        "idphoto.replicas": str(info["replicas"]),
+    run_tags = {
+        tags.CONFIG_FILE: config_path,
+        tags.DATA: os.path.abspath(data),
+        tags.RUN_DIR: os.path.abspath(run_dir),
+        tags.USE: dataset.use,
+        tags.STRATEGY: info["strategy"],
+        tags.REPLICAS: str(info["replicas"]),
     }
-    with start_or_resume_run(run_dir, cfg.tracking.experiment, name, tags) as run:
+    with start_or_resume_run(run_dir, cfg.tracking.experiment, name, run_tags) as run:
         log_params(resolved)
         if not resuming:
-            _log_lineage(data, dataset)
+            _log_lineage(dataset)
         print(f"MLflow run {run.info.run_id} on {uri} ({'resumed' if resuming else 'new'})")
         result = train(cfg, dataset, strategy, run_dir, resolved)
         mlflow.log_artifact(os.path.join(run_dir, "config.json"))
@@ -75,20 +75,19 @@ def run_training(
     return 0
 
 
-def _log_lineage(data: str, dataset) -> None:
-    """Logs the dataset's lineage: the MLflow dataset input, the licence summary as tags, and
-    the lineage files as artifacts under `dataset/`."""
-    from idphoto.data.outputs import read_lineage_table
-    from idphoto.licences import load_policy
+def _log_lineage(dataset: IngestedDataset) -> None:
+    """Logs the dataset's lineage: the MLflow dataset input, the licence summary as tags
+    (judged with the policy the dataset was made with), and its record files as artifacts."""
     from idphoto.tracking.lineage import log_dataset, summarise
 
-    rows = read_lineage_table(data).to_pylist()
-    report = {**dataset.report, "content_sha256": content_digests(dataset)}
-    log_dataset(data, rows, summarise(rows, load_policy(), report))
-    for artifact in _DATASET_ARTIFACTS:
-        path = os.path.join(data, artifact)
+    rows = dataset.lineage_rows()
+    made_with = dataset.made_with
+    content = dataset.content_digests()["all"]
+    log_dataset(dataset.path, rows, summarise(rows, made_with.policy, made_with.use, content))
+    for name in RECORD_FILES:
+        path = dataset.record_file(name)
         if os.path.exists(path):  # a local copy; MLflow uploads files from this machine
-            mlflow.log_artifact(path, artifact_path="dataset")
+            mlflow.log_artifact(path, artifact_path=tags.DATASET_ARTIFACTS)
 
 
 def _log_final_checkpoint(run_dir: str) -> None:

@@ -17,10 +17,11 @@ import numpy as np
 import tensorflow as tf
 
 from idphoto import config as config_io
+from idphoto.data.dataset import IngestedDataset
 from idphoto.errors import UserError
 from idphoto.training import callbacks as cb
 from idphoto.training.config import TrainConfig
-from idphoto.training.data import IngestedDataset, held_out_images, training_batches
+from idphoto.training.data import held_out_images, training_batches
 from idphoto.training.evaluation import Evaluator
 from idphoto.training.export import export_generator
 from idphoto.training.host_memory import KeepLargeBuffers
@@ -131,7 +132,11 @@ def train(
         .standard_normal((16, cfg.model.latent_dim))
         .astype(np.float32)
     )
-    evaluator = Evaluator(cfg, held_out_images(dataset, cfg.model, cfg.metrics.swd_samples))
+    evaluator = Evaluator(
+        cfg,
+        held_out_images(dataset, cfg.model, cfg.metrics.swd_samples),
+        dataset.made_with.config,
+    )
     grids = cb.SampleGrids(
         first_step,
         last_step,
@@ -186,7 +191,8 @@ def build_gan(cfg: TrainConfig, global_batch: int):
         cfg: the training config.
         global_batch: the batch over all replicas that losses are averaged over.
     """
-    from idphoto.models import GAN, build_discriminator, build_generator
+    from idphoto.models.architectures import build_discriminator, build_generator
+    from idphoto.models.gan import GAN
 
     gan = GAN(
         build_generator(cfg.model),

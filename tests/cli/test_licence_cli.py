@@ -1,7 +1,6 @@
 import io
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -119,17 +118,12 @@ def test_policy_flag_replaces_the_default_policy(capsys, tmp_path):
     assert _json(lines)[0]["reason"] == "nd_forbidden"
 
 
-@pytest.mark.parametrize(
-    ("ingest_yaml", "allowed"), [(None, True), ("default_use: commercial\n", False)]
-)
-def test_use_defaults_to_ingest_config_else_research(
-    capsys, tmp_path, monkeypatch, ingest_yaml, allowed
-):
-    shutil.copy(config_dir() / "licence_policy.yaml", tmp_path)
-    if ingest_yaml is not None:
-        (tmp_path / "ingest.yaml").write_text(ingest_yaml)
-    monkeypatch.setenv("IDPHOTO_CONFIG_DIR", str(tmp_path))
-    _, lines, _ = _classify(capsys, "--json", "Attribution-NonCommercial License")
+@pytest.mark.parametrize(("default_use", "allowed"), [("research", True), ("commercial", False)])
+def test_use_defaults_to_the_policys_default_use(capsys, tmp_path, default_use, allowed):
+    text = (config_dir() / "licence_policy.yaml").read_text()
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(text.replace("default_use: research", f"default_use: {default_use}"))
+    _, lines, _ = _classify(capsys, "--json", "--policy", str(policy), "by-nc")
     assert _json(lines)[0]["allowed"] is allowed
 
 

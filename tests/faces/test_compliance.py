@@ -9,7 +9,6 @@ from PIL import Image
 
 from idphoto.config import ConfigError, config_dir
 from idphoto.data.ingest_config import load_ingest_config
-from idphoto.data.portraits import draw_portrait
 from idphoto.faces.align import align_face, eye_distance, id_framing_matrix, transform_points
 from idphoto.faces.compliance import (
     check_id_framing,
@@ -17,6 +16,7 @@ from idphoto.faces.compliance import (
     load_compliance_tolerances,
 )
 from idphoto.faces.detect import FaceDetector
+from idphoto.sample_data.portraits import draw_portrait
 
 INGEST = load_ingest_config()
 FRAMING = INGEST.align

@@ -172,7 +172,7 @@ def train_round(data: str, workdir: str, kill_at: float, index: int, tally: Tall
 
 def run_loop(seeds: int, kills: int, train_kills: int, n: int, workdir: str) -> Tally:
     """The whole loop: ingest kills for each seed, then training kills."""
-    from idphoto.data.sample import write_sample_dataset
+    from idphoto.sample_data.manifest import write_sample_dataset
 
     tally = Tally()
     use = "research"

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from keras import layers
 
-from idphoto.models import build_discriminator, build_generator
-from idphoto.training.config import ModelConfig
+from idphoto.models.architectures import build_discriminator, build_generator
+from idphoto.models.config import ModelConfig
 
 SEED = ModelConfig("seed_dcgan", 28, 1, 100, 64, 256, synchronized_batch_norm=True)
 TINY = ModelConfig("dcgan", 32, 3, 16, 8, 32, synchronized_batch_norm=True)

@@ -5,16 +5,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from idphoto.models import (
-    GAN,
-    build_discriminator,
-    build_generator,
-    diff_augment,
-    discriminator_loss,
-    draw_augment_params,
-    generator_loss,
-)
-from idphoto.training.config import AugmentConfig, EmaConfig, LossConfig, ModelConfig
+from idphoto.models.architectures import build_discriminator, build_generator
+from idphoto.models.config import AugmentConfig, EmaConfig, LossConfig, ModelConfig
+from idphoto.models.diffaugment import diff_augment, draw_augment_params
+from idphoto.models.gan import GAN, discriminator_loss, generator_loss
 
 TINY = ModelConfig("dcgan", 32, 3, 16, 8, 32, synchronized_batch_norm=True)
 BATCH = 8

@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from idphoto.data.dataset import open_ingested
 from idphoto.errors import UserError
-from idphoto.training.data import open_ingested
 from pipelines import ingest
 
 pytestmark = pytest.mark.slow
@@ -166,7 +166,7 @@ def test_report_counts_reasons_from_the_job(research):
         saved = json.load(handle)
     assert saved["by_reason"] == report["by_reason"]
     assert saved["runner"] and saved["elapsed_seconds"] > 0
-    assert saved["use"] == "research"
+    assert saved["made_with"]["use"] == "research"
 
 
 def test_existing_output_is_not_overwritten_without_the_flag(sample, research):

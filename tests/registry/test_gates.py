@@ -12,6 +12,7 @@ from idphoto.registry.gates import (
     FORCED,
     PASSED,
     licence_gate,
+    licence_gate_under_two_policies,
     near_copy_gate,
     quality_gate,
 )
@@ -154,6 +155,29 @@ def test_licence_gate_counts_violations_by_reason_and_names_examples():
     assert "synthetic-0017" not in result.figure  # examples, not the whole list
 
 
+NC = Violation("synthetic-0004", "Attribution-NonCommercial", "cc-by-nc", "non_commercial")
+BY = Violation("synthetic-0002", "CC BY 2.0", "cc-by", "use_not_allowed")
+
+
+def test_a_second_policy_shows_both_decisions_and_names_the_rows_they_differ_on():
+    result = licence_gate_under_two_policies("commercial", 10, [], [BY], "--policy strict.yaml")
+    assert result.status == FAILED
+    dataset_part, other_part, difference = result.figure.split(" | ")
+    assert dataset_part == "dataset's policy: passed, all 10 training rows allow commercial use"
+    assert other_part.startswith("--policy strict.yaml: failed, 1 of 10 training rows")
+    assert difference == "difference: 1 rejected only by --policy strict.yaml (e.g. synthetic-0002)"
+
+
+def test_two_policies_must_both_allow_and_each_one_sided_rejection_is_named():
+    result = licence_gate_under_two_policies("commercial", 10, [NC], [BY], "--policy p.yaml")
+    assert result.status == FAILED
+    assert "1 rejected only by the dataset's policy (e.g. synthetic-0004)" in result.figure
+    assert "1 rejected only by --policy p.yaml (e.g. synthetic-0002)" in result.figure
+    agreeing = licence_gate_under_two_policies("commercial", 10, [], [], "--policy p.yaml")
+    assert agreeing.status == PASSED
+    assert agreeing.figure.endswith("the two policies agree on every training row")
+
+
 @pytest.mark.parametrize(
     "found", [[], [Violation("grace-hopper", "", "empty", "empty_licence")]], ids=["clean", "dirty"]
 )
@@ -221,9 +245,7 @@ def test_near_copy_gate_fails_on_nan_ratios():
 
 
 def _load(*overrides):
-    return load_promote_config(
-        config_dir() / "promote" / "default.yaml", dict(parse_override(o) for o in overrides)
-    )
+    return load_promote_config(None, dict(parse_override(o) for o in overrides))
 
 
 def test_default_promote_config_loads_with_its_documented_thresholds():
@@ -232,7 +254,11 @@ def test_default_promote_config_loads_with_its_documented_thresholds():
     assert cfg.quality == QualityConfig(max_swd=150.0, min_id_compliance=0.7, beat_current=True)
     assert cfg.near_copy.max_ratio == 0.45
     assert cfg.near_copy.neighbours == 5
-    assert cfg.licence.policy == "configs/licence_policy.yaml"
+
+
+def test_the_default_promote_config_does_not_depend_on_the_working_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert load_promote_config() == load_promote_config(config_dir() / "promote" / "default.yaml")
 
 
 def test_in_range_overrides_are_applied():

@@ -10,8 +10,8 @@ import pytest
 import skimage.data
 from PIL import Image, ImageFilter
 
-from idphoto.data.portraits import draw_portrait
 from idphoto.registry.nearcopy import nearest_training_photos, pairs_grid, thumbnails
+from idphoto.sample_data.portraits import draw_portrait
 
 SIDE = 64
 TRAINING = 24

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import numpy as np
 from PIL import Image
 
-from idphoto.data.portraits import Portrait, draw_portrait
+from idphoto.sample_data.portraits import Portrait, draw_portrait
 
 OK = "ok"
 # A bit flip may leave a decodable file (JPEG is resilient) or break it in any of these ways;

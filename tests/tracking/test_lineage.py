@@ -4,23 +4,21 @@ import json
 
 import pytest
 
+from idphoto.config import config_dir
 from idphoto.data.lineage import ACCEPTED, COLUMNS, REJECTED, lineage_row
 from idphoto.licences import load_policy
 from idphoto.tracking.lineage import (
-    TAG_PREFIX,
     Violation,
     summarise,
     summary_from_tags,
     summary_tags,
     violations,
 )
+from idphoto.tracking.tags import LINEAGE_PREFIX
 
-REPORT = {
-    "use": "research",
-    "policy_sha256": "9f2c" * 16,
-    "content_sha256": {"all": "ab12" * 16, "train": "cd34" * 16},
-    "rows": 7,
-}
+USE = "research"
+CONTENT = "ab12" * 16
+USES = ("research", "commercial")
 
 
 @pytest.fixture(scope="module")
@@ -150,7 +148,7 @@ def test_violations_keep_row_order(policy):
 
 def test_clean_set_is_allowed_for_every_use(policy):
     rows = [_cc0(0), _cc0(1), _cc_by(2), _cc_by_nd_rejected(3)]
-    summary = summarise(rows, policy, REPORT)
+    summary = summarise(rows, policy, USE, CONTENT)
     assert summary.rows == 4
     assert summary.accepted == 3
     assert dict(summary.by_class) == {"cc-by": 1, "public-domain": 2}
@@ -161,7 +159,7 @@ def test_clean_set_is_allowed_for_every_use(policy):
 def test_one_nc_photo_leaves_only_research_allowed(policy):
     share_alike = _row(4, "CC BY-NC-SA 2.0", "cc-by-nc-sa", ["attribution", "share-alike"])
     rows = [_cc0(0), _cc_by(1), _cc_by_nc(2), share_alike, _cc_by_nd_rejected(5)]
-    summary = summarise(rows, policy, REPORT)
+    summary = summarise(rows, policy, USE, CONTENT)
     assert summary.accepted == 4
     assert dict(summary.by_class) == {
         "cc-by": 1,
@@ -174,28 +172,29 @@ def test_one_nc_photo_leaves_only_research_allowed(policy):
 
 
 def test_missing_consent_leaves_only_research_allowed(policy):
-    summary = summarise([_cc0(0), _cc_by(1, consent=None)], policy, REPORT)
+    summary = summarise([_cc0(0), _cc_by(1, consent=None)], policy, USE, CONTENT)
     assert summary.allowed_uses == ("research",)
 
 
 def test_obligations_of_rejected_rows_are_not_counted(policy):
     share_alike = ["attribution", "share-alike"]
     rejected = _row(1, "CC BY-SA 4.0", "cc-by-sa", share_alike, decision=REJECTED)
-    summary = summarise([_cc0(0), rejected], policy, REPORT)
+    summary = summarise([_cc0(0), rejected], policy, USE, CONTENT)
     assert summary.obligations == ()
     assert dict(summary.by_class) == {"public-domain": 1}
 
 
-def test_summary_reads_use_and_digests_from_the_ingest_report(policy):
-    summary = summarise([_cc0(0)], policy, REPORT)
-    assert summary.ingest_use == "research"
-    assert summary.policy_sha256 == REPORT["policy_sha256"]
-    assert summary.content_sha256 == REPORT["content_sha256"]["all"]
-
-
-def test_summary_of_a_report_without_digests_is_blank(policy):
-    summary = summarise([_cc0(0)], policy, {})
-    assert (summary.ingest_use, summary.policy_sha256, summary.content_sha256) == ("", "", "")
+def test_summary_records_the_digest_of_the_policy_it_judged_with(policy, tmp_path):
+    summary = summarise([_cc0(0)], policy, USE, CONTENT)
+    assert (summary.ingest_use, summary.content_sha256) == (USE, CONTENT)
+    assert summary.policy_sha256 == policy.digest
+    stricter = tmp_path / "stricter.yaml"
+    text = (config_dir() / "licence_policy.yaml").read_text()
+    stricter.write_text(text.replace("allow: [research, commercial]", "allow: [research]"))
+    other = load_policy(stricter)
+    judged = summarise([_cc0(0)], other, USE, CONTENT)
+    assert judged.policy_sha256 == other.digest != policy.digest
+    assert judged.allowed_uses == ("research",) and summary.allowed_uses == USES
 
 
 # --- tags ------------------------------------------------------------------------------------
@@ -204,7 +203,7 @@ def test_summary_of_a_report_without_digests_is_blank(policy):
 @pytest.fixture(scope="module")
 def nc_summary(policy):
     rows = [_cc0(0), _cc0(1), _cc_by(2), _cc_by_nc(3), _cc_by_nd_rejected(4)]
-    return summarise(rows, policy, REPORT)
+    return summarise(rows, policy, USE, CONTENT)
 
 
 def test_summary_tags_are_prefixed_strings(nc_summary):
@@ -221,8 +220,8 @@ def test_summary_tags_carry_the_summary(nc_summary):
     assert tags["idphoto.lineage.obligations"] == "attribution,non-commercial"
     assert tags["idphoto.lineage.allowed_uses"] == "research"
     assert tags["idphoto.lineage.ingest_use"] == "research"
-    assert tags["idphoto.lineage.policy_sha256"] == REPORT["policy_sha256"]
-    assert tags["idphoto.lineage.content_sha256"] == REPORT["content_sha256"]["all"]
+    assert tags["idphoto.lineage.policy_sha256"] == load_policy().digest
+    assert tags["idphoto.lineage.content_sha256"] == CONTENT
     by_class = {"cc-by": 1, "cc-by-nc": 1, "public-domain": 2}
     assert json.loads(tags["idphoto.lineage.by_class"]) == by_class
 
@@ -241,7 +240,7 @@ def test_summary_tags_count_each_accepted_class(nc_summary):
 
 
 def test_empty_lists_are_tagged_none(policy):
-    summary = summarise([_cc0(0, consent=False)], policy, REPORT)
+    summary = summarise([_cc0(0, consent=False)], policy, USE, CONTENT)
     tags = summary_tags(summary)
     assert tags["idphoto.lineage.obligations"] == "none"
     assert tags["idphoto.lineage.allowed_uses"] == "none"
@@ -257,7 +256,7 @@ def test_summary_from_tags_strips_the_prefix_and_ignores_other_tags(nc_summary):
         "idphoto.gate.commercial.licence": "failed",
     }
     unprefixed = summary_from_tags(mixed)
-    assert unprefixed == {key[len(TAG_PREFIX) :]: value for key, value in tags.items()}
+    assert unprefixed == {key[len(LINEAGE_PREFIX) :]: value for key, value in tags.items()}
     assert unprefixed["class.public-domain"] == "2"
     assert unprefixed["allowed_uses"] == "research"
     assert list(unprefixed) == sorted(unprefixed)

@@ -3,7 +3,7 @@ import pytest
 from PIL import Image
 from scipy import ndimage
 
-from idphoto.data.portraits import draw_portrait
+from idphoto.sample_data.portraits import draw_portrait
 from idphoto.training.swd import sliced_wasserstein_distance
 
 SET_SIZE = 48

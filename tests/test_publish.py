@@ -3,7 +3,7 @@ import os
 import pytest
 from apache_beam.io.filesystems import FileSystems
 
-from idphoto.data import publish
+from idphoto import publish
 from idphoto.errors import UserError
 
 
@@ -53,7 +53,35 @@ def test_file_by_file_publish_moves_the_completion_file_last(tmp_path, monkeypat
     monkeypatch.setattr(
         FileSystems, "rename", lambda src, dst: (moved.extend(src), real_rename(src, dst))
     )
-    publish._publish_file_by_file(staging, out)
+    publish._publish_file_by_file(staging, out, last="dataset_info.json")
     assert os.path.basename(moved[-1]) == "dataset_info.json" and len(moved) == 3
     assert sorted(os.listdir(out)) == ["a.tfrecord", "dataset_info.json", "z.parquet"]
     assert not os.path.exists(staging)
+
+
+def test_empty_existing_output_is_used_without_overwrite(tmp_path):
+    (tmp_path / "ds").mkdir()
+    staging = publish.prepare_staging(str(tmp_path / "ds"), overwrite=False)
+    publish.publish(staging, str(tmp_path / "ds"))
+    assert os.listdir(tmp_path) == ["ds"]
+
+
+def test_the_current_folder_and_its_parents_are_refused(tmp_path, monkeypatch):
+    (tmp_path / "here").mkdir()
+    monkeypatch.chdir(tmp_path / "here")
+    for out in (".", ".."):
+        with pytest.raises(UserError, match="current folder or one of its parents"):
+            publish.prepare_staging(out, overwrite=True)
+
+
+def test_a_file_is_not_an_output_folder(tmp_path):
+    (tmp_path / "ds").write_text("x")
+    with pytest.raises(UserError, match="is a file"):
+        publish.prepare_staging(str(tmp_path / "ds"), overwrite=True)
+
+
+def test_only_our_own_staging_names_are_cleaned_up(tmp_path):
+    _fill(str(tmp_path / "ds.partial-notours"), ["keep"])
+    _fill(str(tmp_path / "ds.partial-old-0123abcd"), ["x"])
+    staging = publish.prepare_staging(str(tmp_path / "ds"), overwrite=False)
+    assert sorted(os.listdir(tmp_path)) == sorted([os.path.basename(staging), "ds.partial-notours"])

@@ -5,7 +5,7 @@ import os
 import numpy as np
 import pytest
 
-from idphoto.data.portraits import draw_portrait
+from idphoto.sample_data.portraits import draw_portrait
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before mtcnn pulls in TensorFlow
 

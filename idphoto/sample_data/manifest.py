@@ -1,7 +1,7 @@
 """The embedded sample dataset: synthetic portraits plus public-domain portraits from installed
 packages, with a manifest whose licence mix makes every licence decision appear.
 
-Nothing is downloaded: synthetic portraits are drawn by `idphoto.data.portraits`, and the two
+Nothing is downloaded: synthetic portraits are drawn by `idphoto.sample_data.portraits`, and the two
 real photos are files that scikit-image and matplotlib ship.
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 import numpy as np
 from PIL import Image
 
-from idphoto.data.portraits import draw_portrait
-from idphoto.errors import UserError
+from idphoto import publish
+from idphoto.sample_data.portraits import draw_portrait
 
 MANIFEST = "manifest.csv"
 _COLUMNS = ("id", "path", "licence", "author", "source_url", "title", "consent", "landmarks")
@@ -86,25 +86,28 @@ def write_sample_dataset(
     Returns:
         The manifest's path.
     """
-    if n < 1:
-        raise UserError("--n must be at least 1")
-    if size < 128:
-        raise UserError("--size must be at least 128")
-    if os.path.exists(out):
-        if not overwrite and os.listdir(out):
-            raise UserError(f"--out {out} is not empty; pass --overwrite to replace it")
-        shutil.rmtree(out)
-    images = os.path.join(out, "images")
+    staging = publish.prepare_staging(out, overwrite)
+    try:
+        _write_into(staging, n, seed, size, progress or (lambda _: None))
+        publish.publish(staging, out)
+    except BaseException:
+        publish.discard(staging)
+        raise
+    return os.path.join(out, MANIFEST)
+
+
+def _write_into(
+    folder: str, n: int, seed: int, size: int, progress: Callable[[int], object]
+) -> None:
+    images = os.path.join(folder, "images")
     os.makedirs(images)
-    rows = list(_synthetic_rows(images, n, seed, size, progress or (lambda _: None)))
+    rows = list(_synthetic_rows(images, n, seed, size, progress))
     rows += list(_duplicate_rows(images, rows[0]))
     rows += list(_real_rows(images))
-    manifest = os.path.join(out, MANIFEST)
-    with open(manifest, "w", encoding="utf-8", newline="") as handle:
+    with open(os.path.join(folder, MANIFEST), "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=_COLUMNS)
         writer.writeheader()
         writer.writerows(rows)
-    return manifest
 
 
 def _synthetic_rows(

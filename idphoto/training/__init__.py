@@ -1,0 +1,1 @@
+"""Training: the distributed trainer, its input pipeline, evaluation, callbacks and session."""
