@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import multiprocessing
 import os
 import shutil
 from collections.abc import Callable, Iterator
@@ -20,6 +21,7 @@ from idphoto import publish
 from idphoto.sample_data.portraits import draw_portrait
 
 MANIFEST = "manifest.csv"
+_PORTRAITS_PER_WORKER = 100  # below this, starting a worker process costs more than it saves
 _COLUMNS = ("id", "path", "licence", "author", "source_url", "title", "consent", "landmarks")
 
 # Licence strings as they are found in the wild, with consent, cycled over the synthetic photos.
@@ -113,22 +115,44 @@ def _write_into(
 def _synthetic_rows(
     images: str, n: int, seed: int, size: int, progress: Callable[[int], object]
 ) -> Iterator[dict]:
-    for index in range(n):
-        portrait = draw_portrait(np.random.default_rng([seed, index]), size)
-        name = f"synthetic-{index:04d}.png"
-        Image.fromarray(portrait.image).save(os.path.join(images, name))
+    jobs = [(images, seed, index, size) for index in range(n)]
+    workers = min(len(os.sched_getaffinity(0)), max(1, n // _PORTRAITS_PER_WORKER))
+    if workers < 2:
+        drawn = map(_draw_and_save, jobs)
+        yield from _rows(drawn, progress)
+        return
+    # Spawned, not forked: the caller may hold TensorFlow's or Beam's threads.
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(workers) as pool:
+        yield from _rows(pool.imap(_draw_and_save, jobs, chunksize=16), progress)
+
+
+def _rows(drawn: Iterator[tuple[int, list]], progress: Callable[[int], object]) -> Iterator[dict]:
+    for index, landmarks in drawn:
         licence, consent = _LICENCE_MIX[index % len(_LICENCE_MIX)]
         yield {
             "id": f"synthetic-{index:04d}",
-            "path": f"images/{name}",
+            "path": f"images/synthetic-{index:04d}.png",
             "licence": licence,
             "author": f"Synthetic Studio {index % 7}",
             "source_url": f"https://example.org/idphoto-sample/{index:04d}",
             "title": f"Synthetic portrait {index}",
             "consent": consent,
-            "landmarks": json.dumps(np.round(portrait.landmarks, 2).tolist()),
+            "landmarks": json.dumps(landmarks),
         }
         progress(1)
+
+
+def _draw_and_save(job: tuple[str, int, int, int]) -> tuple[int, list]:
+    """Draws portrait `index` of `seed`, writes its PNG, returns its rounded landmarks."""
+    images, seed, index, size = job
+    portrait = draw_portrait(np.random.default_rng([seed, index]), size)
+    # zlib level 1: the sensor noise makes PNGs incompressible anyway, and level 6 took as
+    # long as drawing the portrait.
+    Image.fromarray(portrait.image).save(
+        os.path.join(images, f"synthetic-{index:04d}.png"), compress_level=1
+    )
+    return index, np.round(portrait.landmarks, 2).tolist()
 
 
 def _duplicate_rows(images: str, original: dict) -> Iterator[dict]:

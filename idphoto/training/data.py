@@ -10,13 +10,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from idphoto.data.dataset import (
-    HELD_OUT_SPLIT,
-    TRAIN_SPLIT,
-    IngestedDataset,
-    as_model_input,
-    encoded_images,
-)
+from idphoto.data.dataset import TRAIN_SPLIT, IngestedDataset, as_model_input, encoded_images
 from idphoto.errors import UserError
 from idphoto.models.config import ModelConfig
 from idphoto.training.config import DataConfig
@@ -71,18 +65,26 @@ def training_batches(
     return batches.with_options(options)
 
 
-def held_out_images(dataset: IngestedDataset, model: ModelConfig, limit: int) -> np.ndarray:
-    """Returns up to `limit` held-out photos as uint8 (N, R, R, C) for evaluation.
+def real_images(
+    dataset: IngestedDataset, split: str, model: ModelConfig, limit: int, seed: int
+) -> np.ndarray:
+    """Up to `limit` photos of a split as uint8 (N, R, R, C), drawn in a seeded order.
 
-    Falls back to the training split when the held-out split is empty (tiny datasets).
+    The same arguments give the same photos in the same order, so quality metrics computed at
+    different steps (and in resumed runs) compare against the same real set.
     """
-    split = HELD_OUT_SPLIT if dataset.splits.get(HELD_OUT_SPLIT, 0) else TRAIN_SPLIT
-    images = encoded_images(dataset, split).take(limit)
-    images = images.map(
+    count = dataset.splits.get(split, 0)
+    shape = (0, model.resolution, model.resolution, model.channels)
+    if count == 0:
+        return np.zeros(shape, np.uint8)
+    examples = encoded_images(dataset, split).shuffle(
+        count, seed=seed, reshuffle_each_iteration=False
+    )
+    images = examples.take(limit).map(
         lambda example: as_model_input(example["image"], model.resolution, model.channels)
     )
     batches = [((b.numpy() + 1.0) * 127.5).round().astype(np.uint8) for b in images.batch(256)]
-    return np.concatenate(batches) if batches else np.zeros((0,), np.uint8)
+    return np.concatenate(batches)
 
 
 def _mirror(image: tf.Tensor, index: tf.Tensor, seed: int) -> tf.Tensor:

@@ -17,11 +17,11 @@ import numpy as np
 import tensorflow as tf
 
 from idphoto import config as config_io
-from idphoto.data.dataset import IngestedDataset
+from idphoto.data.dataset import HELD_OUT_SPLIT, TRAIN_SPLIT, IngestedDataset
 from idphoto.errors import UserError
 from idphoto.training import callbacks as cb
 from idphoto.training.config import TrainConfig
-from idphoto.training.data import held_out_images, training_batches
+from idphoto.training.data import real_images, training_batches
 from idphoto.training.evaluation import Evaluator
 from idphoto.training.export import export_generator
 from idphoto.training.host_memory import KeepLargeBuffers
@@ -132,9 +132,11 @@ def train(
         .standard_normal((16, cfg.model.latent_dim))
         .astype(np.float32)
     )
+    samples = cfg.metrics.swd_samples
     evaluator = Evaluator(
         cfg,
-        held_out_images(dataset, cfg.model, cfg.metrics.swd_samples),
+        real_images(dataset, TRAIN_SPLIT, cfg.model, samples, cfg.runtime.seed),
+        real_images(dataset, HELD_OUT_SPLIT, cfg.model, samples, cfg.runtime.seed),
         dataset.made_with.config,
     )
     grids = cb.SampleGrids(
@@ -151,7 +153,11 @@ def train(
     )
     stopper = cb.StopOnSignal(first_step, save)
     if log and first_step == 0:
-        mlflow.log_metrics({f"reference_{k}": v for k, v in evaluator.reference().items()}, step=0)
+        floors = evaluator.reference()
+        mlflow.log_metrics(
+            {"swd_floor" if k == "swd_floor" else f"reference_{k}": v for k, v in floors.items()},
+            step=0,
+        )
     if first_step < last_step:
         gan.fit(
             batches,

@@ -5,9 +5,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-from idphoto.data.dataset import TRAIN_SPLIT, open_ingested, photo_chunks
+from idphoto.data.dataset import HELD_OUT_SPLIT, TRAIN_SPLIT, open_ingested, photo_chunks
 from idphoto.data.ingest_config import load_ingest_config
 from idphoto.training.config import load_train_config, train_config_dir
+from idphoto.training.data import real_images
 from idphoto.training.evaluation import Evaluator
 from pipelines import ingest
 
@@ -33,7 +34,30 @@ def test_reference_compliance_uses_the_framing_the_dataset_was_made_with(low_eye
     images, _ = next(photo_chunks(low_eyes_dataset, TRAIN_SPLIT, 64, 3, chunk=8))
     real = (images * 255).round().astype(np.uint8)
     assert len(real) == 8
-    assert Evaluator(cfg, real, made_with).reference()["id_compliance"] >= 0.75
+    assert Evaluator(cfg, real, real[:0], made_with).reference()["id_compliance"] >= 0.75
     # Judged against today's configs/ingest.yaml framing, the same photos would fail.
     today = dataclasses.replace(made_with, align=load_ingest_config().align)
-    assert Evaluator(cfg, real, today).reference()["id_compliance"] <= 0.25
+    assert Evaluator(cfg, real, real[:0], today).reference()["id_compliance"] <= 0.25
+
+
+def test_swd_is_measured_against_training_photos_and_the_held_out_ones_reported_beside(
+    low_eyes_dataset,
+):
+    overrides = {"metrics.swd_samples": 8, "metrics.compliance_samples": 4}
+    cfg = load_train_config(train_config_dir() / "dcgan64.yaml", overrides)
+    reference = real_images(low_eyes_dataset, TRAIN_SPLIT, cfg.model, 8, seed=0)
+    held_out = real_images(low_eyes_dataset, HELD_OUT_SPLIT, cfg.model, 8, seed=0)
+    assert len(reference) == 8 and len(held_out) >= 1
+    again = real_images(low_eyes_dataset, TRAIN_SPLIT, cfg.model, 8, seed=0)
+    np.testing.assert_array_equal(reference, again)  # the same real set at every evaluation
+    evaluator = Evaluator(cfg, reference, held_out, low_eyes_dataset.made_with.config)
+    floors = evaluator.reference()
+    assert floors["swd_floor"] > 0
+
+    def copies_of_the_reference(latents):
+        return reference[np.arange(len(latents)) % len(reference)] / 127.5 - 1.0
+
+    scores = evaluator(copies_of_the_reference)
+    assert scores["swd"] == pytest.approx(0.0, abs=1e-6)  # the reference set itself
+    assert scores["swd_heldout"] == pytest.approx(floors["swd_floor"], rel=1e-6)
+    assert scores["id_compliance"] >= 0.75
