@@ -67,3 +67,10 @@ def _validate(cfg) -> None:
         raise UserError("ema.decay must be in [0, 1)")
     if cfg.loss.r1_gamma < 0:
         raise UserError("loss.r1_gamma must be non-negative")
+    adaptive = cfg.augment.adaptive
+    for key in ("target", "initial_p"):
+        if not 0.0 <= getattr(adaptive, key) <= 1.0:
+            raise UserError(f"augment.adaptive.{key} must be in [0, 1]")
+    for key in ("interval", "images_to_full"):
+        if getattr(adaptive, key) < 1:
+            raise UserError(f"augment.adaptive.{key} must be at least 1")

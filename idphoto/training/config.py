@@ -17,12 +17,12 @@ from idphoto import config
 class ModelConfig:
     """Generator and discriminator architecture."""
 
-    architecture: Literal["seed_dcgan", "dcgan"]
+    architecture: Literal["seed_dcgan", "dcgan", "fastgan"]
     resolution: int  # side of the square images the generator makes
     channels: Literal[1, 3]
     latent_dim: int
-    base_filters: int  # filters of the highest-resolution conv layer (dcgan)
-    max_filters: int  # cap on filters as resolution shrinks (dcgan)
+    base_filters: int  # filters of the highest-resolution conv layer (dcgan, fastgan)
+    max_filters: int  # cap on filters as resolution shrinks (dcgan, fastgan)
     synchronized_batch_norm: bool  # batch statistics over all replicas, not per replica
 
 
@@ -60,10 +60,24 @@ class EmaConfig:
 
 
 @dataclasses.dataclass(frozen=True)
+class AdaptiveAugmentConfig:
+    """ADA's adaptive augmentation probability (Karras et al. 2020,
+    https://arxiv.org/abs/2006.06676): each op of the policy is applied to each image with
+    probability p, and p follows the discriminator's overfitting."""
+
+    enabled: bool  # false: every op is applied to every image (plain DiffAugment)
+    target: float  # wanted E[sign(D(real))]; above it p rises, below it p falls (paper: 0.6)
+    interval: int  # steps between updates of p; the heuristic averages over them
+    images_to_full: int  # images seen for p to go from 0 to 1 at the steepest (paper: 500k)
+    initial_p: float
+
+
+@dataclasses.dataclass(frozen=True)
 class AugmentConfig:
     """DiffAugment (Zhao et al. 2020) applied to real and fake images seen by the discriminator."""
 
     policy: tuple[Literal["color", "translation", "cutout"], ...]
+    adaptive: AdaptiveAugmentConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,11 +14,18 @@ from idphoto.models import (
     draw_augment_params,
     generator_loss,
 )
-from idphoto.training.config import AugmentConfig, EmaConfig, LossConfig, ModelConfig
+from idphoto.training.config import (
+    AdaptiveAugmentConfig,
+    AugmentConfig,
+    EmaConfig,
+    LossConfig,
+    ModelConfig,
+)
 
 TINY = ModelConfig("dcgan", 32, 3, 16, 8, 32, synchronized_batch_norm=True)
 BATCH = 8
 FULL_POLICY = ("color", "translation", "cutout")
+NO_ADA = AdaptiveAugmentConfig(False, 0.6, 4, 20000, 0.0)
 # A fixed tiny dataset: one batch of 32×32 RGB images in [-1, 1].
 IMAGES = np.tanh(np.random.default_rng(0).normal(size=(BATCH, 32, 32, 3))).astype("float32")
 
@@ -40,7 +47,7 @@ def _gan(
         discriminator or build_discriminator(TINY),
         latent_dim=TINY.latent_dim,
         loss=LossConfig(kind, r1_gamma),
-        augment=AugmentConfig(policy),
+        augment=AugmentConfig(policy, NO_ADA),
         ema=ema or EmaConfig(True, 0.9),
         global_batch_size=BATCH,
         seed=seed,
@@ -189,7 +196,7 @@ def _one_sgd_step(precision):
             build_discriminator(TINY),
             latent_dim=TINY.latent_dim,
             loss=LossConfig("hinge", 1.0),
-            augment=AugmentConfig(FULL_POLICY),
+            augment=AugmentConfig(FULL_POLICY, NO_ADA),
             ema=EmaConfig(True, 0.9),
             global_batch_size=BATCH,
             seed=0,
@@ -314,7 +321,7 @@ def test_seed_dcgan_trains_with_its_dropout_discriminator():
         build_discriminator(seed_cfg),
         latent_dim=seed_cfg.latent_dim,
         loss=LossConfig("non_saturating", 0.0),
-        augment=AugmentConfig(()),
+        augment=AugmentConfig((), NO_ADA),
         ema=EmaConfig(False, 0.999),
         global_batch_size=BATCH,
         seed=0,
