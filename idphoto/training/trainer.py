@@ -186,7 +186,7 @@ def build_gan(cfg: TrainConfig, global_batch: int):
         cfg: the training config.
         global_batch: the batch over all replicas that losses are averaged over.
     """
-    from idphoto.models import GAN, build_discriminator, build_generator
+    from idphoto.models import GAN, build_auxiliary, build_discriminator, build_generator
 
     gan = GAN(
         build_generator(cfg.model),
@@ -197,6 +197,7 @@ def build_gan(cfg: TrainConfig, global_batch: int):
         ema=cfg.ema,
         global_batch_size=global_batch,
         seed=cfg.runtime.seed,
+        auxiliary=build_auxiliary(cfg.model),
     )
     gan.compile(d_optimizer=_adam(cfg, "discriminator"), g_optimizer=_adam(cfg, "generator"))
     return gan
