@@ -1,14 +1,18 @@
 """Generator and discriminator builders: plain functional Keras models that save as `.keras`.
 
-Two architectures, chosen by `ModelConfig.architecture`:
+Three architectures, chosen by `ModelConfig.architecture`:
 
 - `seed_dcgan`: exactly the TensorFlow DCGAN tutorial's networks (28×28 grayscale), the smoke
   test of the pipeline (https://www.tensorflow.org/tutorials/generative/dcgan).
 - `dcgan`: DCGAN-style networks for any power-of-two resolution from 32 up (Radford et al. 2015,
   https://arxiv.org/abs/1511.06434), with filters doubling as resolution halves, up to a cap.
+- `fastgan`: FastGAN (Liu et al. 2021, https://arxiv.org/abs/2101.04775) for few-shot data:
+  skip-layer excitation in the generator, a discriminator that also reconstructs real images
+  (`idphoto.models.fastgan`).
 
-Both generators map a float32 latent vector to float32 images in [-1, 1]; both discriminators
-return one float32 logit per image.
+Every generator maps a float32 latent vector to float32 images in [-1, 1]; every discriminator
+returns one float32 logit per image (fastgan's adds the feature maps its auxiliary loss reads,
+see `build_auxiliary`).
 """
 
 from __future__ import annotations
@@ -19,8 +23,14 @@ import keras
 from keras import layers
 
 from idphoto.models.config import ModelConfig
+from idphoto.models.fastgan import (
+    ReconstructionHead,
+    build_fastgan_discriminator,
+    build_fastgan_generator,
+    build_reconstruction_decoders,
+)
 
-ARCHITECTURES = ("seed_dcgan", "dcgan")
+ARCHITECTURES = ("seed_dcgan", "dcgan", "fastgan")
 
 _SEED_RESOLUTION = 28
 _SEED_CHANNELS = 1
@@ -42,6 +52,8 @@ def build_generator(cfg: ModelConfig) -> keras.Model:
     _check(cfg)
     if cfg.architecture == "seed_dcgan":
         return _seed_generator(cfg)
+    if cfg.architecture == "fastgan":
+        return build_fastgan_generator(cfg)
     return _dcgan_generator(cfg)
 
 
@@ -52,7 +64,8 @@ def build_discriminator(cfg: ModelConfig) -> keras.Model:
         cfg: the model settings.
 
     Returns:
-        A functional model named "discriminator": (R, R, C) float32 → (1,) float32 logits.
+        A functional model named "discriminator": (R, R, C) float32 → (1,) float32 logits
+        (fastgan: [logits, 8×8 features, 16×16 features]).
 
     Raises:
         ValueError: a setting the architecture cannot use; the message names the key.
@@ -60,7 +73,24 @@ def build_discriminator(cfg: ModelConfig) -> keras.Model:
     _check(cfg)
     if cfg.architecture == "seed_dcgan":
         return _seed_discriminator(cfg)
+    if cfg.architecture == "fastgan":
+        return build_fastgan_discriminator(cfg)
     return _dcgan_discriminator(cfg)
+
+
+def build_auxiliary(cfg: ModelConfig) -> keras.layers.Layer | None:
+    """The auxiliary discriminator loss the architecture trains with, or None.
+
+    Args:
+        cfg: the model settings.
+
+    Returns:
+        fastgan: its self-supervised `ReconstructionHead`; other architectures: None.
+    """
+    _check(cfg)
+    if cfg.architecture == "fastgan":
+        return ReconstructionHead(build_reconstruction_decoders(cfg))
+    return None
 
 
 def _check(cfg: ModelConfig) -> None:
@@ -85,7 +115,7 @@ def _check(cfg: ModelConfig) -> None:
         return
     if cfg.resolution < 32 or cfg.resolution & (cfg.resolution - 1):
         raise ValueError(
-            f"model.resolution must be a power of two of at least 32 for dcgan, "
+            f"model.resolution must be a power of two of at least 32 for {cfg.architecture}, "
             f"got {cfg.resolution}"
         )
     if cfg.channels not in (1, 3):

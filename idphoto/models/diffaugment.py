@@ -13,6 +13,10 @@ gradients through the augmentation. The ops follow the authors' TensorFlow code
 The random parameters are drawn apart from the ops, as uniform [0, 1) numbers for a whole global
 batch from a stateless RNG (`draw_augment_params`), so that a multi-replica run can give each
 replica its slice and augment exactly as one device would.
+
+With an application probability p (ADA, Karras et al. 2020, https://arxiv.org/abs/2006.06676),
+each op is applied to each image only when that image's gate draw (`draw_augment_gates`) is
+below p; p = 1 is plain DiffAugment, p = 0 leaves the images alone.
 """
 
 from __future__ import annotations
@@ -29,6 +33,9 @@ _PARAMS = {
     "cutout": ("cutout_y", "cutout_x"),
 }
 POLICY_OPS = tuple(_PARAMS)
+
+# Gate draws fold in indices from here on, apart from the parameters' indices above.
+_GATE_INDEX = 100
 
 _TRANSLATION_RATIO = 8  # shift up to side // 8
 _CUTOUT_RATIO = 2  # square of side // 2
@@ -83,8 +90,36 @@ def draw_augment_params(
     return params
 
 
+def draw_augment_gates(
+    policy: Sequence[str], batch_size: int | tf.Tensor, seed: tf.Tensor
+) -> dict[str, tf.Tensor]:
+    """Draws, per op of `policy` and image, the uniform number compared with p.
+
+    Args:
+        policy: op names (see `POLICY_OPS`).
+        batch_size: images in the batch (the GLOBAL batch in multi-replica training).
+        seed: shape-[2] integer seed of a stateless RNG; the same seed as the parameters' is
+            fine, the gates use other streams.
+
+    Returns:
+        Op name → (batch_size,) float32 uniform in [0, 1).
+    """
+    policy = check_policy(policy)
+    return {
+        op: tf.random.stateless_uniform(
+            [batch_size], seed=tf.random.experimental.stateless_fold_in(seed, _GATE_INDEX + index)
+        )
+        for index, op in enumerate(_PARAMS)
+        if op in policy
+    }
+
+
 def diff_augment(
-    images: tf.Tensor, policy: Sequence[str], params: Mapping[str, tf.Tensor]
+    images: tf.Tensor,
+    policy: Sequence[str],
+    params: Mapping[str, tf.Tensor],
+    gates: Mapping[str, tf.Tensor] | None = None,
+    probability: tf.Tensor | float | None = None,
 ) -> tf.Tensor:
     """Augments images with the ops of `policy`, in its order.
 
@@ -92,17 +127,23 @@ def diff_augment(
         images: (B, H, W, C) float images in [-1, 1].
         policy: op names (see `POLICY_OPS`); empty returns `images` unchanged.
         params: this batch's rows of `draw_augment_params(policy, ...)`, each (B,).
+        gates: this batch's rows of `draw_augment_gates(policy, ...)`; with `probability`,
+            an op is applied to an image only where its gate is below the probability.
+        probability: scalar p in [0, 1]; None applies every op to every image.
 
     Returns:
         The augmented (B, H, W, C) images, differentiable with respect to `images`.
     """
+    ops = {"color": _color, "translation": _translation, "cutout": _cutout}
     for op in check_policy(policy):
-        if op == "color":
-            images = _color(images, params)
-        elif op == "translation":
-            images = _translation(images, params)
+        augmented = ops[op](images, params)
+        if probability is None:
+            images = augmented
         else:
-            images = _cutout(images, params)
+            # A per-image select, not a branch: the batch keeps one graph, and each image
+            # gets (and passes the gradient through) either its own pixels or the augmented.
+            applied = tf.reshape(gates[op] < tf.cast(probability, gates[op].dtype), [-1, 1, 1, 1])
+            images = tf.where(applied, augmented, images)
     return images
 
 

@@ -12,6 +12,12 @@ batch:
   keyed by (seed, step, purpose); each replica takes its rows. A step counter in the model keeps
   the stream going across resumed runs.
 - Batch norm in the generator should be synchronized (`ModelConfig.synchronized_batch_norm`).
+- ADA's augmentation probability is computed from all-reduced discriminator outputs and held
+  in variables every replica updates alike (`idphoto.models.ada`).
+
+A discriminator may return `[logits, *features]`; an `auxiliary` layer then turns the real
+images' features into an extra per-example discriminator loss (FastGAN's reconstruction,
+`idphoto.models.fastgan.ReconstructionHead`), trained with the discriminator's optimizer.
 """
 
 from __future__ import annotations
@@ -19,14 +25,20 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from idphoto.models.ada import AugmentProbability
 from idphoto.models.config import AugmentConfig, EmaConfig, LossConfig
-from idphoto.models.diffaugment import check_policy, diff_augment, draw_augment_params
+from idphoto.models.diffaugment import (
+    check_policy,
+    diff_augment,
+    draw_augment_gates,
+    draw_augment_params,
+)
 
 LOSS_KINDS = ("non_saturating", "hinge")
 METRICS = ("d_loss", "g_loss", "r1_penalty", "d_real_score", "d_fake_score")
 
 # Purposes of the random draws of one step: each gets its own stateless stream.
-_LATENTS_D, _LATENTS_G, _AUGMENT_REAL, _AUGMENT_FAKE_D, _AUGMENT_FAKE_G = range(5)
+_LATENTS_D, _LATENTS_G, _AUGMENT_REAL, _AUGMENT_FAKE_D, _AUGMENT_FAKE_G, _AUXILIARY = range(6)
 
 
 def discriminator_loss(kind: str, real_logits: tf.Tensor, fake_logits: tf.Tensor) -> tf.Tensor:
@@ -80,13 +92,18 @@ class GAN(keras.Model):
 
     Args:
         generator: (latent_dim,) → images in [-1, 1].
-        discriminator: images → (1,) logits; without batch norm, for R1's per-example gradients.
+        discriminator: images → (1,) logits, or [logits, *features] for `auxiliary`; without
+            batch norm, for R1's per-example gradients.
         latent_dim: length of the generator's input vector.
         loss: adversarial loss kind and R1 weight.
-        augment: DiffAugment policy for real and fake images before the discriminator.
+        augment: DiffAugment policy for real and fake images before the discriminator, and
+            whether ADA adapts the probability of applying it.
         ema: whether and how fast to average the generator's weights.
         global_batch_size: images per step summed over all replicas.
         seed: seed of every random draw of training (latents, augmentation).
+        auxiliary: a layer called as `auxiliary(augmented_real, features, uniform)` returning a
+            per-example loss added to the discriminator's; `uniform` is one (B,) draw in
+            [0, 1) per example. It names its metric by `loss_name`.
         **kwargs: passed to `keras.Model`.
 
     Raises:
@@ -104,6 +121,7 @@ class GAN(keras.Model):
         ema: EmaConfig,
         global_batch_size: int,
         seed: int,
+        auxiliary: keras.layers.Layer | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -128,13 +146,19 @@ class GAN(keras.Model):
         self.global_batch_size = global_batch_size
         self.seed = seed
         self.ema_generator = _clone_for_ema(generator) if ema.enabled else generator
+        self.auxiliary = auxiliary
+        # ADA's p; None applies every augmentation op to every image (plain DiffAugment).
+        self.augment_probability = (
+            AugmentProbability(augment.adaptive) if augment.adaptive.enabled else None
+        )
         # int64 like the optimizers' `iterations`; "only_first_replica": one increment per step,
         # whatever the number of replicas. Checkpointed with the model, so a resumed run
         # continues the same random stream.
         self.step_counter = keras.Variable(
             0, dtype="int64", trainable=False, name="step_counter", aggregation="only_first_replica"
         )
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in METRICS}
+        names = METRICS + ((auxiliary.loss_name,) if auxiliary is not None else ())
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
         # The sub-models are built; marking the wrapper built stops `fit` from tracing a `call`.
         self.built = True
 
@@ -150,12 +174,13 @@ class GAN(keras.Model):
         self.d_optimizer = d_optimizer
         self.g_optimizer = g_optimizer
         # Build the slots now, in the strategy's scope, not lazily inside a replica's step.
-        d_optimizer.build(self.discriminator.trainable_variables)
+        d_optimizer.build(self._discriminator_weights())
         g_optimizer.build(self.generator.trainable_variables)
 
     @property
     def metrics(self):
-        """The Mean trackers (in `METRICS` order) Keras resets at the start of each epoch."""
+        """The Mean trackers (in `METRICS` order, then the auxiliary loss's) Keras resets at the
+        start of each epoch."""
         return list(self.trackers.values())
 
     def generate(self, z: tf.Tensor, training: bool = False) -> tf.Tensor:
@@ -177,33 +202,48 @@ class GAN(keras.Model):
             real_images: this replica's (local_batch, H, W, C) float32 images in [-1, 1].
 
         Returns:
-            The trackers' current means, by name.
+            The trackers' current means, by name, and `augment_p` (ADA's current p) with ADA.
         """
         real_images = tf.cast(real_images, tf.float32)
         step = tf.identity(self.step_counter.value)  # this step's value, read before the +1
-        self._train_discriminator(real_images, step)
+        real_logits = self._train_discriminator(real_images, step)
         self._train_generator(tf.shape(real_images)[0], step)
         if self.ema_generator is not self.generator:
             self._update_ema()
+        if self.augment_probability is not None:
+            self.augment_probability.update(real_logits, step)
         self.step_counter.assign_add(1)
         results = {metric.name: metric.result() for metric in self.metrics}
+        if self.augment_probability is not None:
+            results["augment_p"] = tf.identity(self.augment_probability.p.value)
         if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
             # Keras reduces multi-worker step outputs with `reduce(MEAN, axis=0)`, which needs a
             # leading axis; it comes back as the scalar mean.
             results = {name: tf.reshape(value, [1]) for name, value in results.items()}
         return results
 
-    def _train_discriminator(self, real_images: tf.Tensor, step: tf.Tensor) -> None:
+    def _train_discriminator(self, real_images: tf.Tensor, step: tf.Tensor) -> tf.Tensor:
+        """One discriminator update; returns this replica's real logits (for ADA)."""
         batch = tf.shape(real_images)[0]
         fake_images = self.generator(self._latents(step, _LATENTS_D, batch), training=True)
-        real_params = self._augment_params(step, _AUGMENT_REAL, batch)
-        fake_params = self._augment_params(step, _AUGMENT_FAKE_D, batch)
+        real_draws = self._augment_draws(step, _AUGMENT_REAL, batch)
+        fake_draws = self._augment_draws(step, _AUGMENT_FAKE_D, batch)
         with tf.GradientTape() as tape:
-            real_logits, r1 = self._real_logits_and_r1(real_images, real_params)
-            fake_logits = self._score(fake_images, fake_params)
+            augmented, real_logits, features, r1 = self._score_real_with_r1(real_images, real_draws)
+            fake_logits, _ = self._score(fake_images, fake_draws)
             adversarial = discriminator_loss(self.loss_config.kind, real_logits, fake_logits)
-            scaled = _scale_loss(self.d_optimizer, self._global_mean(adversarial + r1))
-        weights = self.discriminator.trainable_variables
+            total = adversarial + r1
+            if self.auxiliary is not None:
+                uniform = self._replica_rows(
+                    tf.random.stateless_uniform(
+                        [self.global_batch_size], seed=self._key(step, _AUXILIARY)
+                    ),
+                    batch,
+                )
+                auxiliary = tf.cast(self.auxiliary(augmented, features, uniform), tf.float32)
+                total = total + auxiliary
+            scaled = _scale_loss(self.d_optimizer, self._global_mean(total))
+        weights = self._discriminator_weights()
         grads = tape.gradient(scaled, weights)
         self.d_optimizer.apply_gradients(zip(grads, weights, strict=True))
         # Per-example values: each replica's Mean adds its sum and count, so the logged mean
@@ -212,9 +252,12 @@ class GAN(keras.Model):
         self.trackers["r1_penalty"].update_state(r1)
         self.trackers["d_real_score"].update_state(tf.reshape(real_logits, [-1]))
         self.trackers["d_fake_score"].update_state(tf.reshape(fake_logits, [-1]))
+        if self.auxiliary is not None:
+            self.trackers[self.auxiliary.loss_name].update_state(auxiliary)
+        return real_logits
 
-    def _real_logits_and_r1(self, real_images: tf.Tensor, params: dict) -> tuple:
-        """D's logits of the (augmented) real images and the per-example R1 penalty.
+    def _score_real_with_r1(self, real_images: tf.Tensor, draws: tuple) -> tuple:
+        """D on the augmented real images: (augmented images, logits, features, per-example R1).
 
         R1 (Mescheder et al. 2018, https://arxiv.org/abs/1801.04406) is gamma/2·||∇x D(x)||² on
         real data, through the augmentation as in the DiffAugment code. The gradient of the
@@ -222,22 +265,26 @@ class GAN(keras.Model):
         """
         gamma = self.loss_config.r1_gamma
         if gamma == 0:
-            real_logits = self._score(real_images, params)
-            return real_logits, tf.zeros_like(tf.reshape(real_logits, [-1]), tf.float32)
+            augmented = self._augment(real_images, draws)
+            real_logits, features = self._discriminate(augmented)
+            r1 = tf.zeros_like(tf.reshape(real_logits, [-1]), tf.float32)
+            return augmented, real_logits, features, r1
         # Under mixed precision the input gradient is loss-scaled too, lest float16 underflow.
         loss_scale = _scale_loss(self.d_optimizer, tf.constant(1.0))
         with tf.GradientTape(watch_accessed_variables=False) as r1_tape:
             r1_tape.watch(real_images)
-            real_logits = self._score(real_images, params)
+            augmented = self._augment(real_images, draws)
+            real_logits, features = self._discriminate(augmented)
             total = tf.reduce_sum(tf.cast(real_logits, tf.float32)) * loss_scale
         grads = tf.cast(r1_tape.gradient(total, real_images), tf.float32) / loss_scale
-        return real_logits, 0.5 * gamma * tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
+        r1 = 0.5 * gamma * tf.reduce_sum(tf.square(grads), axis=[1, 2, 3])
+        return augmented, real_logits, features, r1
 
     def _train_generator(self, batch: tf.Tensor, step: tf.Tensor) -> None:
         latents = self._latents(step, _LATENTS_G, batch)
-        params = self._augment_params(step, _AUGMENT_FAKE_G, batch)
+        draws = self._augment_draws(step, _AUGMENT_FAKE_G, batch)
         with tf.GradientTape() as tape:
-            fake_logits = self._score(self.generator(latents, training=True), params)
+            fake_logits, _ = self._score(self.generator(latents, training=True), draws)
             per_example = generator_loss(self.loss_config.kind, fake_logits)
             scaled = _scale_loss(self.g_optimizer, self._global_mean(per_example))
         weights = self.generator.trainable_variables
@@ -245,9 +292,31 @@ class GAN(keras.Model):
         self.g_optimizer.apply_gradients(zip(grads, weights, strict=True))
         self.trackers["g_loss"].update_state(per_example)
 
-    def _score(self, images: tf.Tensor, params: dict) -> tf.Tensor:
-        """D's logits of the images after DiffAugment with `params`."""
-        return self.discriminator(diff_augment(images, self.augment_policy, params), training=True)
+    def _score(self, images: tf.Tensor, draws: tuple) -> tuple:
+        """D's logits of the images after DiffAugment with `draws`, and its features."""
+        return self._discriminate(self._augment(images, draws))
+
+    def _augment(self, images: tf.Tensor, draws: tuple) -> tf.Tensor:
+        """DiffAugment with this batch's (params, gates); gated by ADA's p when adaptive."""
+        params, gates = draws
+        if self.augment_probability is None:
+            return diff_augment(images, self.augment_policy, params)
+        probability = self.augment_probability.p.value
+        return diff_augment(images, self.augment_policy, params, gates, probability)
+
+    def _discriminate(self, images: tf.Tensor) -> tuple:
+        """(logits, features): a discriminator with one output has no features."""
+        outputs = self.discriminator(images, training=True)
+        if isinstance(outputs, list | tuple):
+            return outputs[0], list(outputs[1:])
+        return outputs, []
+
+    def _discriminator_weights(self) -> list:
+        """What the discriminator's optimizer trains: its weights and the auxiliary head's."""
+        weights = list(self.discriminator.trainable_variables)
+        if self.auxiliary is not None:
+            weights += self.auxiliary.trainable_variables
+        return weights
 
     def _update_ema(self) -> None:
         """ema ← d·ema + (1 − d)·w for weights, d = min(decay, (1 + step) / (10 + step));
@@ -288,12 +357,16 @@ class GAN(keras.Model):
         )
         return self._replica_rows(latents, batch)
 
-    def _augment_params(self, step: tf.Tensor, purpose: int, batch: tf.Tensor) -> dict:
-        """This replica's rows of DiffAugment parameters drawn for the whole global batch."""
-        params = draw_augment_params(
-            self.augment_policy, self.global_batch_size, self._key(step, purpose)
-        )
-        return {name: self._replica_rows(values, batch) for name, values in params.items()}
+    def _augment_draws(self, step: tf.Tensor, purpose: int, batch: tf.Tensor) -> tuple:
+        """This replica's rows of DiffAugment (parameters, ADA gates) drawn for the whole global
+        batch; the gates are None without ADA."""
+        key = self._key(step, purpose)
+        params = draw_augment_params(self.augment_policy, self.global_batch_size, key)
+        rows = {name: self._replica_rows(values, batch) for name, values in params.items()}
+        if self.augment_probability is None:
+            return rows, None
+        gates = draw_augment_gates(self.augment_policy, self.global_batch_size, key)
+        return rows, {op: self._replica_rows(values, batch) for op, values in gates.items()}
 
     def _replica_rows(self, values: tf.Tensor, batch: tf.Tensor) -> tf.Tensor:
         """Rows [r·batch, (r+1)·batch) of a global-batch tensor, r this replica's index.

@@ -197,7 +197,7 @@ def build_gan(cfg: TrainConfig, global_batch: int):
         cfg: the training config.
         global_batch: the batch over all replicas that losses are averaged over.
     """
-    from idphoto.models.architectures import build_discriminator, build_generator
+    from idphoto.models.architectures import build_auxiliary, build_discriminator, build_generator
     from idphoto.models.gan import GAN
 
     gan = GAN(
@@ -209,6 +209,7 @@ def build_gan(cfg: TrainConfig, global_batch: int):
         ema=cfg.ema,
         global_batch_size=global_batch,
         seed=cfg.runtime.seed,
+        auxiliary=build_auxiliary(cfg.model),
     )
     gan.compile(d_optimizer=_adam(cfg, "discriminator"), g_optimizer=_adam(cfg, "generator"))
     return gan

@@ -5,6 +5,8 @@ subprocess: this file run as a script. It trains the tiny dcgan GAN with `model.
 steps at the same global batch under one and two replicas and saves the per-step losses and the
 final weights; the tests compare them. Equal results prove the global-batch loss scaling,
 synchronized batch norm, replica-independent randomness and the EMA update under distribution.
+The fastgan case adds the discriminator's auxiliary reconstruction loss and ADA's adaptive
+augmentation probability, which must also move alike.
 """
 
 from __future__ import annotations
@@ -27,14 +29,25 @@ CASES = {
         "r1_gamma": 1.0,
         "policy": ["color", "translation", "cutout"],
     },
+    # p starts at 0.5 and is updated every step, so the gates and p's updates are compared.
+    "fastgan_r1_ada": {
+        "architecture": "fastgan",
+        "kind": "hinge",
+        "r1_gamma": 1.0,
+        "policy": ["color", "translation", "cutout"],
+        "adaptive": True,
+    },
 }
+CASE_METRICS = {"fastgan_r1_ada": METRICS + ("reconstruction_loss", "augment_p")}
 # (case, replicas, synchronized batch norm) of every run, by subprocess. The unsynchronized run
 # gets its own process: MirroredStrategy instances in one process reuse collective-op keys, and
 # TensorFlow rejects a key reused for a tensor of another shape (fewer all-reduces shift them).
 PROCESSES = [
-    [(case, replicas, True) for case in CASES for replicas in (1, 2)],
+    [(case, replicas, True) for case in ("non_saturating", "hinge_r1_diffaugment")
+     for replicas in (1, 2)],
     [("non_saturating", 2, False)],
-]
+    [("fastgan_r1_ada", replicas, True) for replicas in (1, 2)],
+]  # fmt: skip
 
 
 def _run_name(case: str, replicas: int, synchronized: bool) -> str:
@@ -72,15 +85,21 @@ def _weights(runs, name, network):
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_two_replicas_report_the_same_losses_each_step_as_one_device(runs, case):
-    for metric in METRICS:
+    for metric in CASE_METRICS.get(case, METRICS):
         one = runs[f"{_run_name(case, 1, True)}/{metric}"]
         two = runs[f"{_run_name(case, 2, True)}/{metric}"]
         assert one.shape == (STEPS,)
         np.testing.assert_allclose(two, one, rtol=1e-4, atol=1e-5, err_msg=metric)
 
 
-@pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("network", ["generator", "discriminator", "ema_generator"])
+NETWORKS = ("generator", "discriminator", "ema_generator")
+# Every network of every case, and the reconstruction decoders of the one architecture with any.
+WEIGHTS = [(case, network) for case in CASES for network in NETWORKS] + [
+    ("fastgan_r1_ada", "auxiliary")
+]
+
+
+@pytest.mark.parametrize(("case", "network"), WEIGHTS)
 def test_two_replicas_end_with_the_same_weights_as_one_device(runs, case, network):
     one = _weights(runs, _run_name(case, 1, True), network)
     two = _weights(runs, _run_name(case, 2, True), network)
@@ -117,12 +136,20 @@ def _train(case: str, replicas: int, synchronized: bool) -> dict[str, np.ndarray
     import keras
     import tensorflow as tf
 
-    from idphoto.models.architectures import build_discriminator, build_generator
-    from idphoto.models.config import AugmentConfig, EmaConfig, LossConfig, ModelConfig
+    from idphoto.models.architectures import build_auxiliary, build_discriminator, build_generator
+    from idphoto.models.config import (
+        AdaptiveAugmentConfig,
+        AugmentConfig,
+        EmaConfig,
+        LossConfig,
+        ModelConfig,
+    )
     from idphoto.models.gan import GAN
 
     settings = CASES[case]
-    model = ModelConfig("dcgan", 32, 3, 16, 8, 32, synchronized)
+    model = ModelConfig(settings.get("architecture", "dcgan"), 32, 3, 16, 8, 32, synchronized)
+    # An update every step, fast enough to move p visibly in three steps.
+    adaptive = AdaptiveAugmentConfig(settings.get("adaptive", False), 0.6, 1, 16, 0.5)
     strategy = tf.distribute.MirroredStrategy([f"/cpu:{index}" for index in range(replicas)])
     with strategy.scope():
         keras.utils.set_random_seed(0)  # same initial weights in every run
@@ -131,10 +158,11 @@ def _train(case: str, replicas: int, synchronized: bool) -> dict[str, np.ndarray
             build_discriminator(model),
             latent_dim=model.latent_dim,
             loss=LossConfig(settings["kind"], settings["r1_gamma"]),
-            augment=AugmentConfig(tuple(settings["policy"])),
+            augment=AugmentConfig(tuple(settings["policy"]), adaptive),
             ema=EmaConfig(True, 0.5),
             global_batch_size=GLOBAL_BATCH,
             seed=7,
+            auxiliary=build_auxiliary(model),
         )
         # SGD for both networks: Adam barely notices a gradient off by a constant factor (it
         # divides by the gradient's scale), which SGD would show at once; and Adam turns the
@@ -153,7 +181,9 @@ def _train(case: str, replicas: int, synchronized: bool) -> dict[str, np.ndarray
     # One step per epoch: the epoch logs are then per-step values.
     history = gan.fit(dataset, epochs=STEPS, steps_per_epoch=1, verbose=0).history
     name = _run_name(case, replicas, synchronized)
-    out = {f"{name}/{metric}": np.array(history[metric]) for metric in METRICS}
+    out = {
+        f"{name}/{metric}": np.array(history[metric]) for metric in CASE_METRICS.get(case, METRICS)
+    }
     out[f"{name}/step_counter"] = np.array(gan.step_counter.numpy())
     # Reading a mirrored variable gives replica 0's copy; every replica's copy must agree.
     out[f"{name}/replica_spread"] = np.array(
@@ -164,7 +194,9 @@ def _train(case: str, replicas: int, synchronized: bool) -> dict[str, np.ndarray
             for copy in copies
         )
     )
-    for network in ("generator", "discriminator", "ema_generator"):
+    for network in ("generator", "discriminator", "ema_generator", "auxiliary"):
+        if getattr(gan, network) is None:
+            continue
         weights = getattr(gan, network).weights
         out[f"{name}/{network}/count"] = np.array(len(weights))
         for index, weight in enumerate(weights):

@@ -6,13 +6,20 @@ import pytest
 import tensorflow as tf
 
 from idphoto.models.architectures import build_discriminator, build_generator
-from idphoto.models.config import AugmentConfig, EmaConfig, LossConfig, ModelConfig
+from idphoto.models.config import (
+    AdaptiveAugmentConfig,
+    AugmentConfig,
+    EmaConfig,
+    LossConfig,
+    ModelConfig,
+)
 from idphoto.models.diffaugment import diff_augment, draw_augment_params
 from idphoto.models.gan import GAN, discriminator_loss, generator_loss
 
 TINY = ModelConfig("dcgan", 32, 3, 16, 8, 32, synchronized_batch_norm=True)
 BATCH = 8
 FULL_POLICY = ("color", "translation", "cutout")
+NO_ADA = AdaptiveAugmentConfig(False, 0.6, 4, 20000, 0.0)
 # A fixed tiny dataset: one batch of 32×32 RGB images in [-1, 1].
 IMAGES = np.tanh(np.random.default_rng(0).normal(size=(BATCH, 32, 32, 3))).astype("float32")
 
@@ -34,7 +41,7 @@ def _gan(
         discriminator or build_discriminator(TINY),
         latent_dim=TINY.latent_dim,
         loss=LossConfig(kind, r1_gamma),
-        augment=AugmentConfig(policy),
+        augment=AugmentConfig(policy, NO_ADA),
         ema=ema or EmaConfig(True, 0.9),
         global_batch_size=BATCH,
         seed=seed,
@@ -183,7 +190,7 @@ def _one_sgd_step(precision):
             build_discriminator(TINY),
             latent_dim=TINY.latent_dim,
             loss=LossConfig("hinge", 1.0),
-            augment=AugmentConfig(FULL_POLICY),
+            augment=AugmentConfig(FULL_POLICY, NO_ADA),
             ema=EmaConfig(True, 0.9),
             global_batch_size=BATCH,
             seed=0,
@@ -308,7 +315,7 @@ def test_seed_dcgan_trains_with_its_dropout_discriminator():
         build_discriminator(seed_cfg),
         latent_dim=seed_cfg.latent_dim,
         loss=LossConfig("non_saturating", 0.0),
-        augment=AugmentConfig(()),
+        augment=AugmentConfig((), NO_ADA),
         ema=EmaConfig(False, 0.999),
         global_batch_size=BATCH,
         seed=0,
