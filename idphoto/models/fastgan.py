@@ -47,9 +47,12 @@ def build_fastgan_generator(cfg: ModelConfig) -> keras.Model:
     """The FastGAN generator: (latent_dim,) float32 → (R, R, C) float32 in [-1, 1]."""
     z = keras.Input((cfg.latent_dim,), dtype="float32", name="z")
     x = layers.Reshape((1, 1, cfg.latent_dim))(z)
-    # 1×1 → 4×4 by one 4×4 transposed convolution, as the paper's initial layer.
-    x = layers.Conv2DTranspose(2 * _filters(cfg, _START), _START, use_bias=False)(x)
-    x = _glu(_batch_norm(cfg)(x))
+    # 1×1 → 4×4 by a 4×4 transposed convolution, as the paper's initial layer.
+    x = _gated(
+        lambda: layers.Conv2DTranspose(_filters(cfg, _START), _START, use_bias=False),
+        x,
+        lambda: _batch_norm(cfg),
+    )
     maps = {_START: x}
     side = _START
     while side < cfg.resolution:
@@ -95,7 +98,7 @@ def build_reconstruction_decoders(cfg: ModelConfig) -> keras.Model:
             x = layers.UpSampling2D(2)(x)
             # Narrow (base_filters after the GLU): the decoders only need to be able to
             # rebuild a blurry image, and they cost time on every real batch.
-            x = _glu(layers.Conv2D(2 * cfg.base_filters, 3, padding="same")(x))
+            x = _gated(lambda: layers.Conv2D(cfg.base_filters, 3, padding="same"), x)
         outputs.append(
             layers.Conv2D(
                 cfg.channels, 3, padding="same", activation="tanh", dtype="float32", name=name
@@ -180,29 +183,29 @@ def _batch_norm(cfg: ModelConfig) -> layers.BatchNormalization:
     return layers.BatchNormalization(synchronized=cfg.synchronized_batch_norm)
 
 
-@keras.saving.register_keras_serializable(package="idphoto")
-class GatedLinearUnit(layers.Layer):
-    """GLU over channels (Dauphin et al. 2017, https://arxiv.org/abs/1612.08083): the first
-    half of the channels times the sigmoid of the second half; FastGAN's activation in every
-    up-sampling block. A layer of its own because `Activation("glu")` keeps the input's
-    channel count in its symbolic output shape."""
+def _gated(make_conv, x, make_norm=None):
+    """GLU (Dauphin et al. 2017, https://arxiv.org/abs/1612.08083), FastGAN's activation:
+    conv(x) · sigmoid(conv'(x)), two convolutions of `filters` each.
 
-    def call(self, inputs):
-        return keras.activations.glu(inputs, axis=-1)
-
-    def compute_output_shape(self, input_shape):
-        return (*input_shape[:-1], input_shape[-1] // 2)
-
-
-def _glu(x):
-    return GatedLinearUnit()(x)
+    The paper computes one convolution of 2·filters and splits its channels; two convolutions
+    are the same function, built from standard layers only, so the saved model loads in safe
+    mode wherever Keras runs, without idphoto installed. Batch norm is per channel, so
+    normalising each half on its own is also the same.
+    """
+    content, gate = make_conv()(x), make_conv()(x)
+    if make_norm is not None:
+        content, gate = make_norm()(content), make_norm()(gate)
+    return layers.Multiply()([content, layers.Activation("sigmoid")(gate)])
 
 
 def _up_block(cfg: ModelConfig, x, filters: int):
-    """Nearest ×2 → Conv 3×3 (2·filters) → batch norm → GLU (filters)."""
+    """Nearest ×2 → Conv 3×3 → batch norm → GLU (filters)."""
     x = layers.UpSampling2D(2, interpolation="nearest")(x)
-    x = layers.Conv2D(2 * filters, 3, padding="same", use_bias=False)(x)
-    return _glu(_batch_norm(cfg)(x))
+    return _gated(
+        lambda: layers.Conv2D(filters, 3, padding="same", use_bias=False),
+        x,
+        lambda: _batch_norm(cfg),
+    )
 
 
 def _skip_layer_excitation(low, high):

@@ -33,9 +33,17 @@ def check_batch_fits(dataset: IngestedDataset, global_batch: int) -> None:
 
 
 def training_batches(
-    dataset: IngestedDataset, model: ModelConfig, data: DataConfig, global_batch: int, seed: int
+    dataset: IngestedDataset,
+    model: ModelConfig,
+    data: DataConfig,
+    global_batch: int,
+    seed: int,
+    skip_batches: int = 0,
 ) -> tf.data.Dataset:
     """Returns an endless dataset of (global_batch, R, R, C) float32 images in [-1, 1].
+
+    The stream is the same on every call; `skip_batches` starts it after that many batches,
+    so a run resumed at step N sees the batches an uninterrupted run would have seen.
 
     Raises:
         UserError: the training split has fewer examples than one global batch.
@@ -61,7 +69,8 @@ def training_batches(
     options = tf.data.Options()
     # Each worker reads every shard and keeps its share of examples: shard files are few.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    batches = images.batch(global_batch, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+    batches = images.batch(global_batch, drop_remainder=True).skip(skip_batches)
+    batches = batches.prefetch(tf.data.AUTOTUNE)
     return batches.with_options(options)
 
 

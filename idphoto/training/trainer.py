@@ -101,7 +101,6 @@ def train(
     os.makedirs(run_dir, exist_ok=True)
     _seed_everything(cfg)
     global_batch = resolved["derived"]["global_batch"]
-    batches = training_batches(dataset, cfg.model, cfg.data, global_batch, cfg.runtime.seed)
 
     with strategy.scope():
         gan = build_gan(cfg, global_batch)
@@ -117,6 +116,9 @@ def train(
         checkpoint.restore(manager.latest_checkpoint).assert_existing_objects_matched()
     first_step = int(step_counter.numpy())
     last_step = cfg.schedule.steps
+    batches = training_batches(
+        dataset, cfg.model, cfg.data, global_batch, cfg.runtime.seed, skip_batches=first_step
+    )
 
     def save(step: int) -> None:
         step_counter.assign(step)

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from idphoto.models.architectures import build_discriminator, build_generator
+from idphoto.models.architectures import build_auxiliary, build_discriminator, build_generator
 from idphoto.models.config import (
     AdaptiveAugmentConfig,
     AugmentConfig,
@@ -179,21 +179,23 @@ def test_a_resumed_run_continues_the_same_random_stream(tmp_path):
     assert int(resumed.step_counter.numpy()) == 2
 
 
-def _one_sgd_step(precision):
+def _one_sgd_step(precision, architecture="dcgan"):
     """One step at `precision` from the usual initial weights; returns the GAN, its metrics and
     the size of the weight update."""
+    model = dataclasses.replace(TINY, architecture=architecture)
     keras.mixed_precision.set_global_policy(precision)
     try:
         keras.utils.set_random_seed(0)
         gan = GAN(
-            build_generator(TINY),
-            build_discriminator(TINY),
-            latent_dim=TINY.latent_dim,
+            build_generator(model),
+            build_discriminator(model),
+            latent_dim=model.latent_dim,
             loss=LossConfig("hinge", 1.0),
             augment=AugmentConfig(FULL_POLICY, NO_ADA),
             ema=EmaConfig(True, 0.9),
             global_batch_size=BATCH,
             seed=0,
+            auxiliary=build_auxiliary(model),
         )
         optimizers = [keras.optimizers.SGD(0.1) for _ in "dg"]
         if precision == "mixed_float16":
@@ -210,12 +212,15 @@ def _one_sgd_step(precision):
     return gan, history, update
 
 
-def test_mixed_precision_scales_the_loss_and_keeps_images_and_logits_float32():
-    _, _, full_update = _one_sgd_step("float32")
-    gan, history, mixed_update = _one_sgd_step("mixed_float16")
+@pytest.mark.parametrize("architecture", ["dcgan", "fastgan"])
+def test_mixed_precision_scales_the_loss_and_keeps_images_and_logits_float32(architecture):
+    _, _, full_update = _one_sgd_step("float32", architecture)
+    gan, history, mixed_update = _one_sgd_step("mixed_float16", architecture)
     assert gan.generator.layers[-2].compute_dtype == "float16"  # the body runs in float16
     assert gan.generate(np.zeros((2, TINY.latent_dim), "float32")).dtype == "float32"
-    assert gan.discriminator(IMAGES).dtype == "float32"
+    outputs = gan.discriminator(IMAGES)
+    logits = outputs[0] if isinstance(outputs, list | tuple) else outputs
+    assert logits.dtype == "float32"
     assert all(np.isfinite(values).all() for values in history.values())
     # SGD moves weights in proportion to the gradient: if the loss were not scaled before
     # differentiation, the optimizer's unscaling would shrink the update 32768-fold.
