@@ -34,6 +34,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config value"
     )
     parser.add_argument(
+        "--stop-at-gates",
+        nargs="?",
+        const="",
+        metavar="PROMOTE_CONFIG",
+        help="stop after the first evaluation that passes the promotion's quality thresholds "
+        "(default: the project's configs/promote/default.yaml); --steps stays the limit",
+    )
+    parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved config and strategy, then stop"
     )
     parser.set_defaults(func=_run)
@@ -47,8 +55,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.steps is not None:
         overrides["schedule.steps"] = args.steps
     cfg = load_train_config(args.config, overrides)
+    stop_at = None
+    if args.stop_at_gates is not None:
+        from idphoto.registry.config import load_promote_config
+
+        stop_at = load_promote_config(args.stop_at_gates or None).quality
 
     # TensorFlow is imported only now: flag and config errors above come back in a moment.
     from idphoto.training import session
 
-    return session.run_training(cfg, args.data, args.out, args.use, args.dry_run, args.config)
+    return session.run_training(
+        cfg, args.data, args.out, args.use, args.dry_run, args.config, stop_at
+    )

@@ -13,6 +13,7 @@ RUN_DIR = "idphoto.run_dir"
 USE = "idphoto.use"
 STRATEGY = "idphoto.strategy"
 REPLICAS = "idphoto.replicas"
+GATES_PASSED_AT = "idphoto.gates_passed_at"  # the step `train --stop-at-gates` stopped at
 
 # The licence summary of the training data (`idphoto.tracking.lineage.summary_tags`).
 LINEAGE_PREFIX = "idphoto.lineage."

@@ -78,10 +78,14 @@ class SampleGrids(_StepCallback):
         self.log_to_mlflow = log_to_mlflow
         self.last_path: str | None = None
 
+    def path_of(self, step: int) -> str:
+        """Where the grid of `step` is written."""
+        return os.path.join(self.folder, f"step-{step:07d}.png")
+
     def on_step(self, step, logs):
         grid = image_grid(to_uint8(self.generate(self.latents)))
         os.makedirs(self.folder, exist_ok=True)
-        self.last_path = os.path.join(self.folder, f"step-{step:07d}.png")
+        self.last_path = self.path_of(step)
         Image.fromarray(grid).save(self.last_path)
         if self.log_to_mlflow:
             mlflow.log_image(grid, key="samples", step=step)
@@ -106,13 +110,41 @@ class Evaluation(_StepCallback):
         self.evaluate = evaluate
         self.log_to_mlflow = log
         self.latest: dict = {}
+        self.evaluated_at: int | None = None
 
     def on_step(self, step, logs):
         self.latest = self.evaluate()
+        self.evaluated_at = step
         shown = "  ".join(f"{k} {v:.4f}" for k, v in sorted(self.latest.items()))
         print(f"eval step {step}  {shown}", flush=True)
         if self.log_to_mlflow:
             mlflow.log_metrics(self.latest, step=step, synchronous=False)
+
+
+class StopAtGates(keras.callbacks.Callback):
+    """Stops training after the first evaluation whose metrics pass the promotion's quality
+    thresholds, so a run ends as soon as its model could be promoted.
+
+    Every worker evaluates the same weights with the same deterministic metrics, so every
+    worker of a multi-worker run stops at the same step.
+    """
+
+    def __init__(self, first_step: int, evaluation: Evaluation, passes: Callable[[dict], str]):
+        super().__init__()
+        self.first_step = first_step
+        self.evaluation = evaluation
+        self.passes = passes
+        self.stopped_at: int | None = None
+
+    def on_train_batch_end(self, batch, logs=None):
+        step = self.first_step + batch + 1
+        if self.evaluation.evaluated_at != step or self.stopped_at is not None:
+            return
+        figure = self.passes(self.evaluation.latest)
+        if figure:
+            self.stopped_at = step
+            self.model.stop_training = True
+            print(f"quality gates passed at step {step} ({figure}): stopping", flush=True)
 
 
 class StopOnSignal(keras.callbacks.Callback):

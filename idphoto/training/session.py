@@ -10,11 +10,14 @@ import mlflow
 import tensorflow as tf
 
 from idphoto.data.dataset import RECORD_FILES, IngestedDataset, open_ingested
+from idphoto.registry.config import QualityConfig
 from idphoto.tracking import tags
 from idphoto.training.config import TrainConfig
 from idphoto.training.data import check_batch_fits
 from idphoto.training.strategy import configure_devices, describe, is_chief, make_strategy
 from idphoto.training.trainer import check_resumable, resolved_config, run_name, train
+
+_GATES_PASSED_FILE = "gates_passed.json"  # a run stopped because its quality gates passed
 
 
 def run_training(
@@ -24,8 +27,13 @@ def run_training(
     use: str | None,
     dry_run: bool,
     config_path: str,
+    stop_at: QualityConfig | None = None,
 ) -> int:
-    """Runs `idphoto train`; returns the exit code (0 done, 1 stopped by a signal)."""
+    """Runs `idphoto train`; returns the exit code (0 done, 1 stopped by a signal).
+
+    With `stop_at` (the promotion's quality thresholds), training ends after the first
+    evaluation that passes them; the same command run again then has nothing left to do.
+    """
     configure_devices(cfg.runtime)  # before anything makes TensorFlow pick its devices
     dataset = open_ingested(data, use)
     _set_precision(cfg)
@@ -42,9 +50,13 @@ def run_training(
 
     uri = check_tracking_server() if is_chief() else ""  # before anything is written
     resuming = check_resumable(run_dir, resolved)
+    passed = _gates_passed(run_dir)
+    if passed is not None and stop_at is not None:
+        print(f"{run_dir} already passed the quality gates at step {passed}; nothing to do")
+        return 0
     os.makedirs(run_dir, exist_ok=True)
     if not is_chief():
-        result = train(cfg, dataset, strategy, run_dir, resolved)
+        result = train(cfg, dataset, strategy, run_dir, resolved, stop_at)
         return 0 if result.completed else 1
 
     run_tags = {
@@ -60,8 +72,9 @@ def run_training(
         if not resuming:
             _log_lineage(dataset)
         print(f"MLflow run {run.info.run_id} on {uri} ({'resumed' if resuming else 'new'})")
-        result = train(cfg, dataset, strategy, run_dir, resolved)
+        result = train(cfg, dataset, strategy, run_dir, resolved, stop_at)
         mlflow.log_artifact(os.path.join(run_dir, "config.json"))
+        _record_gates_passed(run_dir, result.gates_passed_at)
         if result.completed:
             _log_final_checkpoint(run_dir)
         else:
@@ -69,10 +82,33 @@ def run_training(
     if not result.completed:
         print(f"stopped at step {result.step}; run the same command again to resume")
         return 1
-    print(f"done: step {result.step}, run {result.run_id}")
+    ended = " (quality gates passed)" if result.gates_passed_at else ""
+    print(f"done: step {result.step}{ended}, run {result.run_id}")
     if result.last_grid:
         print(f"latest sample grid: {result.last_grid}")
     return 0
+
+
+def _gates_passed(run_dir: str) -> int | None:
+    """The step a run in `run_dir` stopped at because its quality gates passed, if it did."""
+    try:
+        with open(os.path.join(run_dir, _GATES_PASSED_FILE), encoding="utf-8") as handle:
+            return int(json.load(handle)["step"])
+    except FileNotFoundError:
+        return None
+
+
+def _record_gates_passed(run_dir: str, step: int | None) -> None:
+    """Marks (or, when training went on past an earlier stop, unmarks) the run as ended by its
+    quality gates; the step is also an MLflow tag."""
+    path = os.path.join(run_dir, _GATES_PASSED_FILE)
+    if step is None:
+        if os.path.exists(path):
+            os.remove(path)
+        return
+    with open(path, "w", encoding="utf-8") as handle:
+        json.dump({"step": step}, handle)
+    mlflow.set_tag(tags.GATES_PASSED_AT, str(step))
 
 
 def _log_lineage(dataset: IngestedDataset) -> None:

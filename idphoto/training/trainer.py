@@ -19,6 +19,7 @@ import tensorflow as tf
 from idphoto import config as config_io
 from idphoto.data.dataset import HELD_OUT_SPLIT, TRAIN_SPLIT, IngestedDataset
 from idphoto.errors import UserError
+from idphoto.registry.config import QualityConfig
 from idphoto.training import callbacks as cb
 from idphoto.training.config import TrainConfig
 from idphoto.training.data import real_images, training_batches
@@ -42,6 +43,7 @@ class TrainResult:
     completed: bool  # False when stopped by a signal before the last step
     last_grid: str | None
     metrics: dict
+    gates_passed_at: int | None = None  # the step training stopped at, its gates passed
 
 
 def run_name(cfg: TrainConfig, replicas: int) -> str:
@@ -95,8 +97,19 @@ def train(
     strategy: tf.distribute.Strategy,
     run_dir: str,
     resolved: dict,
+    stop_at: QualityConfig | None = None,
 ) -> TrainResult:
-    """Trains (or resumes) the GAN and returns how the run ended."""
+    """Trains (or resumes) the GAN and returns how the run ended.
+
+    Args:
+        cfg: the training config.
+        dataset: the ingested dataset.
+        strategy: the distribution strategy.
+        run_dir: the run folder (checkpoints, samples, the exported generator).
+        resolved: the resolved config, as saved in the run folder.
+        stop_at: promotion quality thresholds; training stops after the first evaluation
+            that passes them (None: train every step of the schedule).
+    """
     chief = is_chief()
     os.makedirs(run_dir, exist_ok=True)
     _seed_everything(cfg)
@@ -154,6 +167,18 @@ def train(
         first_step, last_step, cfg.schedule.eval_every, lambda: evaluator(gan.generate), log
     )
     stopper = cb.StopOnSignal(first_step, save)
+    callbacks = [
+        cb.ProgressAndMetrics(first_step, last_step, cfg.schedule.log_every, log),
+        cb.Checkpoints(first_step, last_step, cfg.schedule.checkpoint_every, save),
+        grids,
+        evaluation,
+        stopper,
+        KeepLargeBuffers(),
+    ]
+    at_gates = None
+    if stop_at is not None:
+        at_gates = cb.StopAtGates(first_step, evaluation, lambda m: _passes(m, stop_at))
+        callbacks.insert(callbacks.index(evaluation) + 1, at_gates)
     if log and first_step == 0:
         floors = evaluator.reference()
         mlflow.log_metrics(
@@ -167,19 +192,15 @@ def train(
             steps_per_epoch=last_step - first_step,
             verbose=0,
             shuffle=False,  # the dataset shuffles itself
-            callbacks=[
-                cb.ProgressAndMetrics(first_step, last_step, cfg.schedule.log_every, log),
-                cb.Checkpoints(first_step, last_step, cfg.schedule.checkpoint_every, save),
-                grids,
-                evaluation,
-                stopper,
-                KeepLargeBuffers(),
-            ],
+            callbacks=callbacks,
         )
     completed = stopper.stopped_at is None
-    step = stopper.stopped_at or last_step
-    if completed and first_step < last_step and int(step_counter.numpy()) != last_step:
-        save(last_step)
+    gates_passed_at = at_gates.stopped_at if at_gates is not None else None
+    step = stopper.stopped_at or gates_passed_at or last_step
+    if completed and first_step < step and int(step_counter.numpy()) != step:
+        save(step)
+    if gates_passed_at is not None and grids.last_path != grids.path_of(step):
+        grids.on_step(step, {})  # the grid of the model the run ends with
     if completed and chief:
         export_generator(gan.ema_generator, run_dir, log)
     return TrainResult(
@@ -189,7 +210,16 @@ def train(
         completed=completed,
         last_grid=grids.last_path,
         metrics=evaluation.latest,
+        gates_passed_at=gates_passed_at,
     )
+
+
+def _passes(metrics: dict, thresholds: QualityConfig) -> str:
+    """The quality gate's figure when `metrics` pass the thresholds, else ''."""
+    from idphoto.registry.gates import quality_gate
+
+    result = quality_gate(metrics, thresholds, holder_swd=None)
+    return result.figure if result.ok else ""
 
 
 def build_gan(cfg: TrainConfig, global_batch: int):

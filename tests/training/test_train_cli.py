@@ -12,6 +12,7 @@ import pytest
 from mlflow.tracking import MlflowClient
 
 from idphoto.cli import main
+from idphoto.config import config_dir
 
 pytestmark = pytest.mark.slow
 SEED = "configs/train/seed_dcgan.yaml"
@@ -231,3 +232,35 @@ def test_two_worker_processes_with_tf_config_complete_a_run(ingested_research, t
     assert resolved["derived"]["replicas"] == 2
     assert os.path.exists(os.path.join(run_dir, "checkpoints", "ckpt-3.index"))
     assert os.path.exists(os.path.join(run_dir, "generator.keras"))
+
+
+def test_stop_at_gates_ends_the_run_at_the_first_passing_evaluation(
+    ingested_research, tracking, tmp_path
+):
+    lenient = tmp_path / "lenient.yaml"
+    default = (config_dir() / "promote" / "default.yaml").read_text()
+    lenient.write_text(
+        default.replace("max_swd: 150.0", "max_swd: 1.0e+9").replace(
+            "min_id_compliance: 0.7", "min_id_compliance: 0.0"
+        )
+    )
+    run_dir = str(tmp_path / "run")
+    args = ["--data", ingested_research, "--config", SEED, "--out", run_dir, "--steps", "9",
+            *QUICK, "--stop-at-gates", str(lenient)]  # fmt: skip
+    done = _train(args)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "quality gates passed at step 3" in done.stdout
+    assert "done: step 3 (quality gates passed)" in done.stdout
+    run = MlflowClient(tracking).get_run(_run_record(run_dir))
+    assert run.data.tags["idphoto.gates_passed_at"] == "3"
+    assert os.path.exists(os.path.join(run_dir, "generator.keras"))
+    assert os.path.exists(os.path.join(run_dir, "checkpoints", "ckpt-3.index"))
+    again = _train(args)
+    assert again.returncode == 0 and "nothing to do" in again.stdout
+    # The project's own gates cannot pass after a few steps: the run goes to --steps.
+    strict = _train(
+        ["--data", ingested_research, "--config", SEED, "--out", str(tmp_path / "strict"),
+         "--steps", "6", *QUICK, "--stop-at-gates"]
+    )  # fmt: skip
+    assert strict.returncode == 0, strict.stderr[-3000:]
+    assert "done: step 6, run" in strict.stdout
