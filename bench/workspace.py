@@ -26,6 +26,8 @@ _SYNTHETIC_ID = re.compile(r"synthetic-\d+")
 _ACCEPTED_CLASS = "public-domain"
 _USE = "research"
 _MIN_TRAIN_PHOTOS = 64  # two global batches of 32 after the 10 % held out
+_QUALITY_PORTRAITS = 2000  # the Makefile's SAMPLE_N: the demo's data
+_MIN_QUALITY_PORTRAITS = 300
 
 
 @dataclasses.dataclass(frozen=True)
@@ -117,6 +119,22 @@ class Workspace:
             _LOG.info("ingested %d photos in %.0f s", self.sizes.train_photos, _since(started))
             self._ingested = out
         return self._ingested
+
+    def quality_dataset(self) -> str:
+        """The demo's data at this scale: sample portraits with their whole licence mix and
+        duplicates, ingested for commercial use, for the quality stage."""
+        from idphoto.sample_data import manifest as sample
+        from pipelines import ingest
+
+        count = max(_MIN_QUALITY_PORTRAITS, round(_QUALITY_PORTRAITS * self.sizes.scale))
+        started = time.monotonic()
+        manifest = sample.write_sample_dataset(
+            str(self.root / "quality-sample"), count, seed=0, overwrite=True
+        )
+        out = str(self.root / "quality-ingested")
+        ingest.run(["--manifest", manifest, "--out", out, "--overwrite", "--use", "commercial"])
+        _LOG.info("quality data: %d portraits drawn and ingested in %.0f s", count, _since(started))
+        return out
 
     def ingested_splits(self) -> dict[str, int]:
         """Examples per split of `ingested()`, from its ingest report."""
