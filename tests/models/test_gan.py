@@ -14,7 +14,7 @@ from idphoto.models.config import (
     ModelConfig,
 )
 from idphoto.models.diffaugment import diff_augment, draw_augment_params
-from idphoto.models.gan import GAN, discriminator_loss, generator_loss
+from idphoto.models.gan import _LATENTS_G, GAN, discriminator_loss, generator_loss
 
 TINY = ModelConfig("dcgan", 32, 3, 16, 8, 32, synchronized_batch_norm=True)
 BATCH = 8
@@ -137,15 +137,39 @@ def test_ema_weights_move_toward_the_generator_by_the_warmed_up_decay(first_step
     for average, old, weight in zip(
         gan.ema_generator.weights, before, gan.generator.weights, strict=True
     ):
-        if weight.trainable:
-            expected = decay * old + (1.0 - decay) * weight.numpy()
-            moved += not np.allclose(average.numpy(), weight.numpy())
-        else:  # batch-norm statistics are copied, not averaged
-            expected = weight.numpy()
+        if not weight.trainable:  # batch-norm statistics: see the next test
+            continue
+        expected = decay * old + (1.0 - decay) * weight.numpy()
+        moved += not np.allclose(average.numpy(), weight.numpy())
         np.testing.assert_allclose(average.numpy(), expected, rtol=1e-5, atol=1e-7)
     assert moved > 0
     z = np.zeros((2, TINY.latent_dim), "float32")
     np.testing.assert_allclose(gan.generate(z), gan.ema_generator(z, training=False))
+
+
+def test_ema_batch_norm_statistics_are_those_of_the_averaged_weights():
+    gan = _gan(ema=EmaConfig(True, 0.9))
+    before = [w.numpy() for w in gan.ema_generator.weights]
+    _fit(gan, steps=1)
+    # Replay the step: the averaged weights with the old statistics, one training-mode pass on
+    # the generator step's latents.
+    replay = keras.models.clone_model(gan.generator)
+    replay.set_weights(
+        [
+            average.numpy() if average.trainable else old
+            for average, old in zip(gan.ema_generator.weights, before, strict=True)
+        ]
+    )
+    replay(gan._latents(tf.constant(0, tf.int64), _LATENTS_G, BATCH), training=True)
+    ours = gan.ema_generator.non_trainable_weights
+    assert len(ours) > 0
+    for average, expected in zip(ours, replay.non_trainable_weights, strict=True):
+        np.testing.assert_allclose(average.numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)
+    # Not the generator's: those belong to other weights.
+    assert any(
+        not np.allclose(a.numpy(), b.numpy())
+        for a, b in zip(ours, gan.generator.non_trainable_weights, strict=True)
+    )
 
 
 def test_without_ema_the_generator_itself_generates():
