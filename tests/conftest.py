@@ -6,12 +6,24 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 
 import pytest
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# `make test` exports the user's tracking store (the Makefile's MLFLOW_TRACKING_URI); a test that
+# forgets to choose its own must land in a throwaway store, never in the user's runs.
+_THROWAWAY_TRACKING = f"sqlite:///{tempfile.mkdtemp(prefix='idphoto-tests-')}/mlflow.db"
+os.environ["MLFLOW_TRACKING_URI"] = _THROWAWAY_TRACKING
+
+
+@pytest.fixture(autouse=True)
+def _throwaway_tracking_store():
+    """Every test starts on the throwaway store: `mlflow.set_tracking_uri(None)` deletes the
+    environment variable, after which MLflow would write to ./mlruns."""
+    os.environ["MLFLOW_TRACKING_URI"] = _THROWAWAY_TRACKING
 
 
 @pytest.fixture(scope="session")

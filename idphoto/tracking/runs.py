@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import mlflow
+from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from idphoto import config
@@ -56,11 +59,43 @@ def start_or_resume_run(
             f"{run_dir} belongs to an MLflow run on {record.get('tracking_uri')}, not {uri}; "
             "set MLFLOW_TRACKING_URI to it or use another --out"
         )
-    mlflow.set_experiment(experiment)
+    use_experiment(experiment)
     run = mlflow.start_run(run_name=run_name, tags=dict(tags))
     with open(record_path, "w", encoding="utf-8") as handle:
         json.dump({"run_id": run.info.run_id, "tracking_uri": uri}, handle)
     return run
+
+
+# MLflow 3 opens an experiment on the view this tag names; without it, the GenAI traces view.
+_EXPERIMENT_KIND = {"mlflow.experimentKind": "custom_model_development"}
+
+
+def use_experiment(name: str) -> str:
+    """Makes `name` the active experiment, creating it when missing; returns its id.
+
+    On a SQLite store a new experiment keeps its artifacts in `mlartifacts/` beside the
+    database file (MLflow's default, `./mlruns`, would follow the working folder of whichever
+    command first created it). Its runs open in MLflow's model-training view.
+    """
+    client = MlflowClient()
+    found = client.get_experiment_by_name(name)
+    if found is None:
+        location = _artifacts_beside_database(mlflow.get_tracking_uri(), name)
+        with contextlib.suppress(MlflowException):  # created meanwhile by a concurrent run
+            client.create_experiment(name, artifact_location=location, tags=_EXPERIMENT_KIND)
+        found = client.get_experiment_by_name(name)
+    elif found.tags.get("mlflow.experimentKind") != _EXPERIMENT_KIND["mlflow.experimentKind"]:
+        for key, value in _EXPERIMENT_KIND.items():
+            client.set_experiment_tag(found.experiment_id, key, value)
+    mlflow.set_experiment(experiment_id=found.experiment_id)
+    return found.experiment_id
+
+
+def _artifacts_beside_database(uri: str, experiment: str) -> str | None:
+    if not uri.startswith("sqlite:///"):
+        return None  # servers and other stores choose their own artifact location
+    database = Path(uri[len("sqlite:///") :]).resolve()
+    return (database.parent / "mlartifacts" / experiment).as_uri()
 
 
 def log_params(params: Mapping[str, Any]) -> None:

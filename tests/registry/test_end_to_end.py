@@ -29,13 +29,13 @@ LENIENT = [
 ]  # fmt: skip
 
 
-def _train(data, run_dir):
+def _train(data, run_dir, env):
     done = subprocess.run(
         [sys.executable, "-m", "idphoto", "train", "--data", data,
          "--config", "configs/train/seed_dcgan.yaml", "--out", run_dir, "--steps", "4",
          "--set", "data.batch_size_per_replica=4", "--set", "schedule.eval_every=4",
          "--set", "metrics.swd_samples=8", "--set", "metrics.compliance_samples=4"],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, env=env,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     with open(os.path.join(run_dir, "mlflow_run.json")) as handle:
@@ -44,15 +44,12 @@ def _train(data, run_dir):
 
 @pytest.fixture(scope="module")
 def runs(ingested_research, ingested_commercial, mlflow_server, tmp_path_factory):
-    os.environ["MLFLOW_TRACKING_URI"] = mlflow_server
-    try:
-        root = tmp_path_factory.mktemp("runs")
-        yield {
-            "research": _train(ingested_research, str(root / "research")),
-            "commercial": _train(ingested_commercial, str(root / "commercial")),
-        }
-    finally:
-        del os.environ["MLFLOW_TRACKING_URI"]
+    root = tmp_path_factory.mktemp("runs")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server}
+    return {
+        "research": _train(ingested_research, str(root / "research"), env),
+        "commercial": _train(ingested_commercial, str(root / "commercial"), env),
+    }
 
 
 def _ids(data, **where):

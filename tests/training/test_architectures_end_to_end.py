@@ -10,6 +10,7 @@ import keras
 import mlflow
 import numpy as np
 import pytest
+from mlflow.tracking import MlflowClient
 
 from idphoto.generation.generate import generate_photos
 from idphoto.generation.labelling import read_label
@@ -76,6 +77,10 @@ def test_a_stopped_run_resumes_exactly_and_its_model_generates_labelled_photos(
     finally:
         mlflow.set_tracking_uri(None)
     assert summary.count == 2 and (summary.width_px, summary.height_px) == (413, 531)
+    # A SQLite store keeps its artifacts beside the database, whatever the working folder.
+    experiment = MlflowClient(tracking).get_experiment_by_name("idphoto")
+    assert experiment.artifact_location == (tmp_path / "mlartifacts" / "idphoto").as_uri()
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     label = read_label(os.path.join(summary.out_dir, "photo-00001.png"))
     assert label["run_id"] == run_id
     assert label["digital_source_type"].endswith("/trainedAlgorithmicMedia")
