@@ -17,7 +17,16 @@ from idphoto import __version__
 from idphoto.errors import UserError
 
 # Subcommand modules, in the order `idphoto --help` lists them.
-_SUBCOMMANDS = ("sample_data", "licence", "ingest", "train", "promote", "generate", "lineage")
+_SUBCOMMANDS = (
+    "sample_data",
+    "licence",
+    "ingest",
+    "train",
+    "promote",
+    "generate",
+    "lineage",
+    "registry",
+)
 
 
 class _Parser(argparse.ArgumentParser):

@@ -17,6 +17,7 @@ from idphoto.tracking.lineage import Violation
 PASSED = "passed"
 FAILED = "failed"
 FORCED = "forced"
+GATES = ("quality", "licence", "near_copy")  # every promotion evaluates all three
 
 
 @dataclasses.dataclass(frozen=True)

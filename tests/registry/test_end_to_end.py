@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 
+import mlflow
 import pyarrow.parquet as pq
 import pytest
 from mlflow.exceptions import MlflowException
@@ -167,3 +168,24 @@ def test_racing_promotions_end_with_the_better_model_holding_the_alias(runs, tra
         assert tags["idphoto.gate.research.licence"] == "passed"
         assert tags["idphoto.gate.research.near_copy"] == "passed"
         assert tags["idphoto.gate.research.quality"] in ("passed", "failed")
+
+
+def test_an_alias_moved_by_hand_fails_the_audit_and_fix_moves_it_back(runs, tracking, capsys):
+    assert main(["promote", "--run", runs["commercial"], "--use", "commercial", *LENIENT]) == 0
+    client = MlflowClient()
+    gated = client.get_model_version_by_alias(MODEL, "champion").version
+    assert main(["registry", "audit", "--model", MODEL]) == 0
+    assert f"ok      {MODEL}@champion -> version {gated}" in capsys.readouterr().out
+    # What the UI's alias pencil does: register the refused research model and move the alias.
+    rogue = mlflow.register_model(f"runs:/{runs['research']}/generator", MODEL).version
+    client.set_registered_model_alias(MODEL, "champion", rogue)
+    assert main(["registry", "audit", "--model", MODEL]) == 1
+    out = capsys.readouterr().out
+    assert f"FAILED  {MODEL}@champion -> version {rogue}: no passing gate record" in out
+    assert client.get_model_version_by_alias(MODEL, "champion").version == rogue  # no --fix
+    assert main(["registry", "audit", "--model", MODEL, "--fix"]) == 1
+    assert f"fixed: alias champion moved back to version {gated}" in capsys.readouterr().out
+    assert client.get_model_version_by_alias(MODEL, "champion").version == gated
+    why = client.get_model_version(MODEL, rogue).tags["idphoto.audit.champion"]
+    assert f"moved back to version {gated}" in why and "no passing gate record" in why
+    assert main(["registry", "audit", "--model", MODEL]) == 0
