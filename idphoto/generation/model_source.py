@@ -79,6 +79,10 @@ def load_generator(ref: ModelRef) -> Any:
     Raises:
         UserError: the artifact is missing or is not an image generator.
     """
+    # Registers the project's own layers (FastGAN's GatedLinearUnit), which safe mode loads by
+    # their registered name.
+    import idphoto.models.fastgan  # noqa: F401
+
     try:
         # Safe mode refuses to deserialise code (Lambda layers, pickled functions) from a model.
         generator = mlflow.keras.load_model(ref.load_uri, load_model_kwargs={"safe_mode": True})

@@ -216,6 +216,8 @@ def _near_copy(client, run, model_uri: str, cfg: PromoteConfig, alias: str, data
             f"run trained on {expected[:12]}); pass --data",
         )
     near = cfg.near_copy
+    import idphoto.models.fastgan  # noqa: F401  (registers FastGAN's layer for safe mode)
+
     # Safe mode refuses to deserialise code (Lambda layers, pickled functions) from a model.
     generator = mlflow.keras.load_model(model_uri, load_model_kwargs={"safe_mode": True})
     samples = _samples(generator, near.samples, near.seed)
