@@ -153,7 +153,7 @@ def test_ema_batch_norm_statistics_are_those_of_the_averaged_weights():
     _fit(gan, steps=1)
     # Replay the step: the averaged weights with the old statistics, one training-mode pass on
     # the generator step's latents.
-    replay = keras.models.clone_model(gan.generator)
+    replay = keras.models.clone_model(gan.ema_generator)
     replay.set_weights(
         [
             average.numpy() if average.trainable else old
