@@ -103,7 +103,7 @@ def promote(
         for key, value in gate_tags.items():  # the run records every attempt, passed or not
             client.set_tag(run_id, key, value)
         if not all(result.ok for result in results):
-            _record_refusal(client, model_name, run_id, alias, use, gate_tags)
+            _record_refusal(client, model_name, run_id, registered_uri, alias, use, gate_tags)
             return Promotion(run_id, model_name, alias, use, results, None, previous)
         version = _register(client, model_name, run, registered_uri, gate_tags)
         client.set_registered_model_alias(model_name, alias, version)
@@ -127,18 +127,21 @@ def _alias_lock(model_name: str, alias: str):
         yield
 
 
-def _record_refusal(client, model_name: str, run_id: str, alias: str, use: str, gate_tags):
+def _record_refusal(
+    client, model_name: str, run_id: str, registered_uri: str, alias: str, use: str, gate_tags
+):
     client.set_tag(run_id, tags.promotion(alias, use), "refused")
-    existing = _version_of_run(client, model_name, run_id)
+    existing = _version_of_model(client, model_name, run_id, registered_uri)
     if existing is not None:  # a version registered earlier records this attempt too
         for key, value in gate_tags.items():
             client.set_model_version_tag(model_name, existing.version, key, value)
 
 
 def _register(client, model_name: str, run, registered_uri: str, gate_tags) -> str:
-    """Registers the run's generator (once) and tags the version; returns its number."""
+    """Registers the run's generator (once per logged model) and tags the version; returns its
+    number."""
     run_id = run.info.run_id
-    version = _version_of_run(client, model_name, run_id)
+    version = _version_of_model(client, model_name, run_id, registered_uri)
     if version is None:
         version = mlflow.register_model(registered_uri, model_name, tags=_version_tags(run, run_id))
     for key, value in {**_version_tags(run, run_id), **gate_tags}.items():
@@ -162,12 +165,18 @@ def _alias_holder(client: MlflowClient, model_name: str, alias: str):
         return None
 
 
-def _version_of_run(client: MlflowClient, model_name: str, run_id: str):
+def _version_of_model(client: MlflowClient, model_name: str, run_id: str, registered_uri: str):
+    """The version registered from this very model of the run, if any.
+
+    A run extended after a promotion logs a new model; the version of the old one must not
+    stand for it (nor take the new model's gate results).
+    """
     try:
         versions = client.search_model_versions(f"name='{model_name}' and run_id='{run_id}'")
     except MlflowException:
         return None
-    return min(versions, key=lambda v: int(v.version)) if versions else None
+    same = [v for v in versions if v.source == registered_uri]
+    return min(same, key=lambda v: int(v.version)) if same else None
 
 
 def _licence(logged: RunDataset, use: str, other, other_path: str | None) -> gates.GateResult:

@@ -30,10 +30,10 @@ LENIENT = [
 ]  # fmt: skip
 
 
-def _train(data, run_dir, env):
+def _train(data, run_dir, env, steps=4):
     done = subprocess.run(
         [sys.executable, "-m", "idphoto", "train", "--data", data,
-         "--config", "configs/train/seed_dcgan.yaml", "--out", run_dir, "--steps", "4",
+         "--config", "configs/train/seed_dcgan.yaml", "--out", run_dir, "--steps", str(steps),
          "--set", "data.batch_size_per_replica=4", "--set", "schedule.eval_every=4",
          "--set", "metrics.swd_samples=8", "--set", "metrics.compliance_samples=4"],
         capture_output=True, text=True, timeout=600, env=env,
@@ -189,3 +189,21 @@ def test_an_alias_moved_by_hand_fails_the_audit_and_fix_moves_it_back(runs, trac
     why = client.get_model_version(MODEL, rogue).tags["idphoto.audit.champion"]
     assert f"moved back to version {gated}" in why and "no passing gate record" in why
     assert main(["registry", "audit", "--model", MODEL]) == 0
+
+
+def test_a_run_extended_after_its_promotion_registers_its_new_model_as_a_new_version(
+    ingested_commercial, mlflow_server, tracking, tmp_path
+):
+    run_dir = str(tmp_path / "extended")
+    env = {**os.environ, "MLFLOW_TRACKING_URI": mlflow_server}
+    run_id = _train(ingested_commercial, run_dir, env)
+    promote = ["promote", "--run", run_id, "--use", "commercial", "--alias", "extended", *LENIENT]
+    assert main(promote) == 0
+    client = MlflowClient()
+    first = client.get_model_version_by_alias(MODEL, "extended")
+    _train(ingested_commercial, run_dir, env, steps=6)  # the same run, trained further
+    assert main(promote) == 0
+    second = client.get_model_version_by_alias(MODEL, "extended")
+    assert second.version != first.version and second.run_id == first.run_id == run_id
+    latest = mlflow.models.get_model_info(f"runs:/{run_id}/generator").model_uri
+    assert second.source == latest != first.source  # the alias names the model it judged
