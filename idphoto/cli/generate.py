@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--model",
         metavar="MODEL_URI",
-        help="models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/generator",
+        help="models:/NAME@ALIAS, models:/NAME/VERSION, models:/m-ID or runs:/RUN_ID/generator",
     )
     parser.add_argument("--n", type=positive_int, help="number of photos")
     parser.add_argument("--preset", help="ID-photo size preset (see --list-presets)")

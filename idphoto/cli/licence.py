@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from idphoto.errors import UserError
@@ -69,11 +69,13 @@ def _classify(args: argparse.Namespace) -> int:
     consent = None if args.consent is None else args.consent == "true"
     strings = args.strings if args.strings else _stdin_lines()
     try:
-        for text in strings:
+        for index, text in enumerate(strings):
             if consent is None:
                 decision = policy.judge_licence(text, use)
             else:
                 decision = policy.judge(text, use, consent)
+            if index == 0 and not args.json:
+                print(_TEXT_HEADER)
             print(_json_line(text, decision) if args.json else _text_line(text, decision))
             sys.stdout.flush()  # one answer per line as it comes, for interactive and piped use
     except BrokenPipeError:  # `... | head` closed the pipe: stop quietly, as Unix tools do
@@ -102,13 +104,21 @@ def _json_line(text: str, decision: Decision) -> str:
     )
 
 
+# Fixed widths keep streamed lines aligned without reading all input first.
+_TEXT_COLUMNS = "{:<7}{:<22} {:<22} {:<22} {:<34} {}"
+_TEXT_HEADER = _TEXT_COLUMNS.format(
+    "VERDICT", "SPDX", "CLASS", "REASON", "OBLIGATIONS", "<- INPUT"
+).rstrip()
+
+
 def _text_line(text: str, decision: Decision) -> str:
-    # Fixed widths keep streamed lines aligned without reading all input first.
     verdict = "ALLOW" if decision.allowed else "REJECT"
-    detail = _join(decision.obligations) if decision.allowed else decision.reason
-    spdx = decision.spdx or "-"
-    return f"{verdict:<7}{spdx:<22} {decision.licence_class:<22} {detail:<34} <- {text!r}"
-
-
-def _join(items: Iterable[str]) -> str:
-    return ",".join(items) or "-"
+    obligations = ",".join(decision.obligations) or "-"
+    return _TEXT_COLUMNS.format(
+        verdict,
+        decision.spdx or "-",
+        decision.licence_class,
+        decision.reason,
+        obligations,
+        f"<- {text!r}",
+    )

@@ -44,6 +44,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--dry-run", action="store_true", help="print the resolved config and strategy, then stop"
     )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true", help="print the resolved config before training"
+    )
     parser.set_defaults(func=_run)
 
 
@@ -65,5 +68,5 @@ def _run(args: argparse.Namespace) -> int:
     from idphoto.training import session
 
     return session.run_training(
-        cfg, args.data, args.out, args.use, args.dry_run, args.config, stop_at
+        cfg, args.data, args.out, args.use, args.dry_run, args.config, stop_at, args.verbose
     )

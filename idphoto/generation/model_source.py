@@ -17,7 +17,9 @@ from idphoto.errors import UserError
 
 _MODELS_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))/?")
 _RUNS_URI = re.compile(r"runs:/(?P<run_id>[^/]+)/(?P<path>.+)")
-_URI_FORMS = "models:/NAME@ALIAS, models:/NAME/VERSION or runs:/RUN_ID/PATH"
+# MLflow 3's logged models (`search_logged_models`, the UI's Models tab): `models:/m-<id>`.
+_LOGGED_MODEL_URI = re.compile(r"models:/(?P<model_id>m-[0-9a-f]+)/?")
+_URI_FORMS = "models:/NAME@ALIAS, models:/NAME/VERSION, models:/m-ID or runs:/RUN_ID/PATH"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,8 +45,8 @@ def resolve_model(uri: str) -> ModelRef:
     """Finds the registered model, version and run behind an MLflow model URI.
 
     Args:
-        uri: `models:/NAME@ALIAS`, `models:/NAME/VERSION`, `models:/NAME/latest` or
-            `runs:/RUN_ID/PATH`.
+        uri: `models:/NAME@ALIAS`, `models:/NAME/VERSION`, `models:/NAME/latest`, a logged
+            model `models:/m-ID` or `runs:/RUN_ID/PATH`.
 
     Returns:
         The resolved reference.
@@ -53,6 +55,12 @@ def resolve_model(uri: str) -> ModelRef:
         UserError: a malformed URI, or an unknown model, version, alias or run (one line).
     """
     client = MlflowClient()
+    if match := _LOGGED_MODEL_URI.fullmatch(uri):
+        try:
+            logged = client.get_logged_model(match["model_id"])
+        except MlflowException as err:
+            raise UserError(f"--model {uri}: {first_line(err)}") from None
+        return ModelRef(uri, uri, "", "", logged.source_run_id or "")
     if match := _MODELS_URI.fullmatch(uri):
         name = match["name"]
         try:

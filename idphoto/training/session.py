@@ -28,6 +28,7 @@ def run_training(
     dry_run: bool,
     config_path: str,
     stop_at: QualityConfig | None = None,
+    verbose: bool = False,
 ) -> int:
     """Runs `idphoto train`; returns the exit code (0 done, 1 stopped by a signal).
 
@@ -42,8 +43,17 @@ def run_training(
     resolved = resolved_config(cfg, info, dataset)
     name = run_name(cfg, info["replicas"])
     run_dir = out or os.path.join("runs", name)
-    print(json.dumps({"run_name": name, "run_dir": run_dir, **resolved}, indent=2, sort_keys=True))
-    check_batch_fits(dataset, resolved["derived"]["global_batch"])
+    derived = resolved["derived"]
+    if dry_run or verbose:
+        shown = {"run_name": name, "run_dir": run_dir, **resolved}
+        print(json.dumps(shown, indent=2, sort_keys=True))
+    else:
+        print(
+            f"run {name} in {run_dir}: {cfg.model.architecture} {cfg.model.resolution}px, "
+            f"{derived['strategy']} over {derived['replicas']} replica(s), global batch "
+            f"{derived['global_batch']}, {cfg.schedule.steps} steps (-v shows the whole config)"
+        )
+    check_batch_fits(dataset, derived["global_batch"])
     if dry_run:
         return 0
     from idphoto.tracking.runs import check_tracking_server, log_params, start_or_resume_run

@@ -77,22 +77,21 @@ def test_empty_stdin_prints_nothing(capsys, monkeypatch):
     assert (code, lines) == (0, [])
 
 
-def test_text_output_is_one_aligned_line_per_string(capsys):
+def test_text_output_is_a_header_then_one_aligned_line_per_string(capsys):
     code, lines, _ = _classify(capsys, "--use", "commercial", "CC BY 2.0", "by-nc", "")
     assert code == 0
-    assert lines[0].split() == [
-        "ALLOW",
-        "CC-BY-2.0",
-        "cc-by",
-        "attribution",
-        "<-",
-        "'CC",
-        "BY",
-        "2.0'",
-    ]
-    assert lines[1].split()[:4] == ["REJECT", "CC-BY-NC-4.0", "cc-by-nc", "non_commercial"]
-    assert lines[2].split() == ["REJECT", "-", "empty", "empty_licence", "<-", "''"]
+    header, *rows = lines
+    assert header.split() == ["VERDICT", "SPDX", "CLASS", "REASON", "OBLIGATIONS", "<-", "INPUT"]
+    assert rows[0].split() == [
+        "ALLOW", "CC-BY-2.0", "cc-by", "ok", "attribution", "<-", "'CC", "BY", "2.0'",
+    ]  # fmt: skip
+    assert rows[1].split()[:5] == ["REJECT", "CC-BY-NC-4.0", "cc-by-nc", "non_commercial", "-"]
+    assert rows[2].split() == ["REJECT", "-", "empty", "empty_licence", "-", "<-", "''"]
     assert len({line.index("<-") for line in lines}) == 1
+    # Each column starts where its header does.
+    for name in ("CLASS", "REASON", "OBLIGATIONS"):
+        start = header.index(name)
+        assert all(row[start - 1] == " " and row[start] != " " for row in rows)
 
 
 def test_without_consent_flag_only_the_licence_is_judged(capsys):

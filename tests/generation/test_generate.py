@@ -120,14 +120,28 @@ def test_runs_uri_gives_the_run_id_and_no_registered_name(generator_store, tmp_p
         assert (image.format, image.size, image.info["dpi"]) == ("JPEG", (600, 600), (300, 300))
 
 
+def test_a_logged_model_uri_as_mlflow_3_lists_it_generates_too(generator_store, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient()
+    experiment = client.get_run(generator_store.run_id).info.experiment_id
+    (logged,) = client.search_logged_models([experiment])
+    uri = f"models:/{logged.model_id}"
+    summary = generate_photos(uri, 1, PRESET, tmp_path / "out")
+    label = read_label(tmp_path / "out" / "photo-00000.png")
+    assert label["run_id"] == generator_store.run_id == summary.model.run_id
+    assert summary.model.uri == uri
+
+
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
+        ("models:/m-0123456789abcdef", "m-0123456789abcdef"),
         ("models:/tiny-id-generator@no-such-alias", "no-such-alias"),
         ("models:/tiny-id-generator/99", "tiny-id-generator"),
         ("models:/no-such-model/1", "no-such-model"),
         ("runs:/0123456789abcdef0123456789abcdef/generator", "0123456789abcdef"),
-        ("generator.keras", "must be models:/NAME@ALIAS"),
+        ("generator.keras", "must be models:/NAME@ALIAS, models:/NAME/VERSION, models:/m-ID"),
     ],
 )
 def test_a_model_uri_that_does_not_resolve_is_one_line_error(

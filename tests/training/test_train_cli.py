@@ -180,7 +180,7 @@ def test_two_logical_cpu_devices_train_as_two_replicas(ingested_research, tmp_pa
     done = _train(
         ["--data", ingested_research, "--config", SEED, "--out", str(tmp_path / "r2"),
          "--steps", "2", *QUICK, "--set", "runtime.cpu_devices=2",
-         "--set", "schedule.eval_every=1000"],
+         "--set", "schedule.eval_every=1000", "-v"],
         env={"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/r2.db"},
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -216,6 +216,7 @@ def test_two_worker_processes_with_tf_config_complete_a_run(ingested_research, t
                     *QUICK,
                     "--set",
                     "schedule.eval_every=1000",
+                    "-v",
                 ],
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
@@ -264,3 +265,17 @@ def test_stop_at_gates_ends_the_run_at_the_first_passing_evaluation(
     )  # fmt: skip
     assert strict.returncode == 0, strict.stderr[-3000:]
     assert "done: step 6, run" in strict.stdout
+
+
+def test_the_whole_resolved_config_is_printed_only_when_asked_for(ingested_research, tmp_path):
+    args = ["--data", ingested_research, "--config", SEED, "--out", str(tmp_path / "r"),
+            "--steps", "1", *QUICK, "--set", "schedule.eval_every=1000"]  # fmt: skip
+    env = {"MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path}/q.db"}
+    quiet = _train(args, env=env)
+    assert quiet.returncode == 0, quiet.stderr[-3000:]
+    first = quiet.stdout.splitlines()[0]
+    assert first.startswith("run seed-dcgan-bs4") and "-v shows the whole config" in first
+    assert '"optimizer"' not in quiet.stdout
+    verbose = _train([*args, "--out", str(tmp_path / "v"), "-v"], env=env)
+    assert verbose.returncode == 0, verbose.stderr[-3000:]
+    assert json.loads(verbose.stdout[: verbose.stdout.index("\n}") + 2])["optimizer"]
