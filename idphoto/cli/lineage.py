@@ -23,8 +23,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--source-url", help="the photo's source URL")
     trace.add_argument("--json", action="store_true", help="print JSON instead of a table")
     trace.set_defaults(func=_trace)
-    show = commands.add_parser("show", help="print a run's licence summary")
+    show = commands.add_parser(
+        "show",
+        help="print a run's licence summary, quality, gates and model versions",
+        description="Print what a training run was trained on and where its model went.",
+    )
     show.add_argument("--run", required=True, help="MLflow run id, or `latest`")
+    show.add_argument("--json", action="store_true", help="print JSON instead of tables")
     show.set_defaults(func=_show)
 
 
@@ -66,9 +71,12 @@ def _trace(args: argparse.Namespace) -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
-    from idphoto.registry.trace import run_summary
+    from idphoto.registry.trace import format_run_summary, run_summary
     from idphoto.tracking.runs import check_tracking_server
 
     check_tracking_server()
-    print(json.dumps(run_summary(args.run), indent=2, sort_keys=True))
+    summary = run_summary(args.run)
+    print(
+        json.dumps(summary, indent=2, sort_keys=True) if args.json else format_run_summary(summary)
+    )
     return 0

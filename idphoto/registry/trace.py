@@ -9,12 +9,14 @@ It reads what training logged: the dataset content digest tag and the lineage of
 from __future__ import annotations
 
 import dataclasses
+import json
 
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from idphoto.data.lineage import ACCEPTED
 from idphoto.errors import UserError
+from idphoto.registry.gates import GATES
 from idphoto.tracking import tags
 from idphoto.tracking.lineage import summary_from_tags
 from idphoto.tracking.training_runs import (
@@ -89,7 +91,7 @@ def trace(field: str, value: str, client: MlflowClient | None = None) -> list[Da
 
 def run_summary(run_id: str, client: MlflowClient | None = None) -> dict:
     """A run's (or with `latest`, the latest finished training run's) licence summary, dataset
-    inputs, promotion records and model versions."""
+    inputs, promotion records and model versions, as plain data (numbers as numbers)."""
     client = client or MlflowClient()
     run = find_training_run(client, run_id)
     run_id = run.info.run_id
@@ -100,15 +102,98 @@ def run_summary(run_id: str, client: MlflowClient | None = None) -> dict:
     return {
         "run_id": run_id,
         "run_name": run.info.run_name,
-        "lineage": summary_from_tags(run.data.tags),
+        "lineage": _lineage_summary(summary_from_tags(run.data.tags)),
+        "metrics": {k: run.data.metrics[k] for k in _SHOWN_METRICS if k in run.data.metrics},
         "datasets": inputs,
+        "gates": _gate_records(run.data.tags),
         "promotions": {
-            k: v
-            for k, v in sorted(run.data.tags.items())
-            if k.startswith((tags.PROMOTION_PREFIX, tags.GATE_PREFIX))
+            key[len(tags.PROMOTION_PREFIX) :]: value
+            for key, value in sorted(run.data.tags.items())
+            if key.startswith(tags.PROMOTION_PREFIX)
         },
         "versions": [dataclasses.asdict(v) for v in _run_ref(client, run).versions],
     }
+
+
+_SHOWN_METRICS = ("swd", "swd_heldout", "swd_floor", "id_compliance", "reference_id_compliance")
+
+
+def _lineage_summary(raw: dict[str, str]) -> dict:
+    """The `idphoto.lineage.*` tags read back into numbers, lists and a dict by class."""
+
+    def listed(key: str) -> list[str]:
+        value = raw.get(key, "none")
+        return [] if value in ("", "none") else value.split(",")
+
+    return {
+        "rows": int(raw.get("rows", 0)),
+        "accepted": int(raw.get("accepted", 0)),
+        "by_class": json.loads(raw.get("by_class", "{}")),
+        "obligations": listed("obligations"),
+        "allowed_uses": listed("allowed_uses"),
+        "ingest_use": raw.get("ingest_use", ""),
+        "policy_sha256": raw.get("policy_sha256", ""),
+        "content_sha256": raw.get("content_sha256", ""),
+    }
+
+
+def _gate_records(run_tags: dict[str, str]) -> dict[str, dict]:
+    """The last promotion attempt per use: each gate's status and figure, when and for which
+    alias it was checked."""
+    records: dict[str, dict] = {}
+    for key, value in sorted(run_tags.items()):
+        if not key.startswith(tags.GATE_PREFIX):
+            continue
+        use, _, rest = key[len(tags.GATE_PREFIX) :].partition(".")
+        record = records.setdefault(use, {"gates": {}})
+        gate, _, part = rest.partition(".")
+        if gate in GATES:
+            entry = record["gates"].setdefault(gate, {})
+            entry[part or "status"] = value  # status, figure, forced_reason
+        else:
+            record[rest] = value
+    return records
+
+
+def format_run_summary(summary: dict) -> str:
+    """`lineage show` as tables for people."""
+    lineage = summary["lineage"]
+    lines = [
+        f"run {summary['run_id']} ({summary['run_name']})",
+        "",
+        f"training data: {lineage['accepted']} of {lineage['rows']} manifest rows accepted, "
+        f"ingested for {lineage['ingest_use'] or '?'} use",
+        f"  allowed uses  {', '.join(lineage['allowed_uses']) or 'none'}",
+        f"  obligations   {', '.join(lineage['obligations']) or 'none'}",
+        f"  content       {lineage['content_sha256'][:16]}",
+        f"  policy        {lineage['policy_sha256'][:16]}",
+        "  by licence class:",
+        *(f"    {name:<24} {count:>6}" for name, count in lineage["by_class"].items()),
+    ]
+    if summary["metrics"]:
+        lines += ["", "quality:"]
+        lines += [f"  {name:<24} {value:>10.4g}" for name, value in summary["metrics"].items()]
+    lines += ["", "datasets:"]
+    lines += [f"  {d['name']:<24} digest {d['digest']}  {d['source']}" for d in summary["datasets"]]
+    for use, record in summary["gates"].items():
+        when = record.get("checked_at", "?")
+        lines += ["", f"gates for {use} use (alias {record.get('alias', '?')}, checked {when}):"]
+        for gate in GATES:
+            entry = record["gates"].get(gate, {})
+            lines.append(
+                f"  {gate:<10} {entry.get('status', '-'):<7} {entry.get('figure', '')}".rstrip()
+            )
+    if summary["promotions"]:
+        lines += ["", "promotions:"]
+        lines += [f"  {key:<24} {value}" for key, value in summary["promotions"].items()]
+    lines += ["", "model versions:"]
+    for v in summary["versions"] or [None]:
+        if v is None:
+            lines.append("  none")
+            continue
+        aliases = f"  @{', @'.join(v['aliases'])}" if v["aliases"] else ""
+        lines.append(f"  {v['name']} version {v['version']}{aliases}")
+    return "\n".join(lines)
 
 
 def _lineage_of(client: MlflowClient, runs: list) -> list[dict]:

@@ -207,3 +207,23 @@ def test_a_run_extended_after_its_promotion_registers_its_new_model_as_a_new_ver
     assert second.version != first.version and second.run_id == first.run_id == run_id
     latest = mlflow.models.get_model_info(f"runs:/{run_id}/generator").model_uri
     assert second.source == latest != first.source  # the alias names the model it judged
+
+
+def test_lineage_show_prints_tables_and_typed_json(runs, tracking, capsys):
+    assert main(["promote", "--run", runs["commercial"], "--use", "commercial", *LENIENT]) == 0
+    capsys.readouterr()
+    assert main(["lineage", "show", "--run", runs["commercial"]]) == 0
+    text = capsys.readouterr().out
+    assert f"run {runs['commercial']}" in text
+    assert "  allowed uses  research, commercial" in text
+    assert "gates for commercial use (alias champion" in text
+    assert "  licence    passed  all " in text
+    assert f"  {MODEL} version " in text and "@champion" in text
+    assert main(["lineage", "show", "--run", runs["commercial"], "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    lineage = summary["lineage"]
+    assert isinstance(lineage["rows"], int) and lineage["accepted"] <= lineage["rows"]
+    assert sum(lineage["by_class"].values()) == lineage["accepted"]
+    assert lineage["allowed_uses"] == ["research", "commercial"]
+    assert summary["gates"]["commercial"]["gates"]["near_copy"]["status"] == "passed"
+    assert isinstance(summary["metrics"]["swd"], float)
