@@ -47,13 +47,13 @@ def _trace(args: argparse.Namespace) -> int:
     )
     if not value.strip():
         raise UserError(f"--{field.replace('_', '-')} must not be empty")
-    check_tracking_server()
+    uri = check_tracking_server(read_only=True)
     hits = trace(field, value)
     if args.json:
         print(json.dumps([dataclasses.asdict(h) for h in hits], indent=2))
         return 0
     if not hits:
-        print(f"no training run's lineage lists a photo with {field} {value}")
+        print(f"no training run's lineage on {uri} lists a photo with {field} {value}")
         return 0
     for hit in hits:
         print(
@@ -66,7 +66,7 @@ def _trace(args: argparse.Namespace) -> int:
                 aliases = f"  @{', @'.join(v.aliases)}" if v.aliases else ""
                 print(f"    model {v.name} version {v.version}{aliases}")
     reached = sum(len(h.runs) for h in hits)
-    print(f"{len(hits)} dataset(s) list the photo; it trained {reached} run(s)")
+    print(f"{len(hits)} dataset(s) list the photo; it trained {reached} run(s) (searched {uri})")
     return 0
 
 
@@ -74,7 +74,7 @@ def _show(args: argparse.Namespace) -> int:
     from idphoto.registry.trace import format_run_summary, run_summary
     from idphoto.tracking.runs import check_tracking_server
 
-    check_tracking_server()
+    check_tracking_server(read_only=True)
     summary = run_summary(args.run)
     print(
         json.dumps(summary, indent=2, sort_keys=True) if args.json else format_run_summary(summary)

@@ -37,7 +37,7 @@ def _audit(args: argparse.Namespace) -> int:
     from idphoto.registry.audit import audit, describe
     from idphoto.tracking.runs import check_tracking_server
 
-    check_tracking_server()
+    check_tracking_server(read_only=not args.fix)
     checks = audit(MlflowClient(), args.model, args.fix)
     print(describe(checks))
     return 0 if all(check.ok for check in checks) else 1

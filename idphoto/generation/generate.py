@@ -95,7 +95,7 @@ def generate_photos(
     out_dir = Path(os.path.abspath(out_dir))  # normalises `..`, unlike Path.absolute
     staging = Path(publish.prepare_staging(str(out_dir), overwrite))
     try:
-        check_tracking_server()
+        check_tracking_server(read_only=True)
         ref = resolve_model(model_uri)
         generator = load_generator(ref)
         latent_dim = int(generator.input_shape[-1])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
+import mlflow
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
@@ -75,6 +76,11 @@ def trace(field: str, value: str, client: MlflowClient | None = None) -> list[Da
     by_digest: dict[str, list] = {}
     for run in training_runs(client):
         by_digest.setdefault(run.data.tags[tags.CONTENT_SHA256], []).append(run)
+    if not by_digest:
+        raise UserError(
+            f"{mlflow.get_tracking_uri()} holds no idphoto training run; is MLFLOW_TRACKING_URI "
+            "the store your runs are in?"
+        )
     hits = []
     for digest, runs in sorted(by_digest.items()):
         rows = _lineage_of(client, runs)

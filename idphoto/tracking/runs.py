@@ -22,13 +22,24 @@ _PARAMS_PER_BATCH = 100
 _MAX_PARAM_CHARS = 6000
 
 
-def check_tracking_server() -> str:
+def check_tracking_server(read_only: bool = False) -> str:
     """Fails fast, in one line, when the tracking store cannot be reached.
+
+    Args:
+        read_only: the command only reads: a SQLite store that does not exist is an error
+            (opening it would create an empty one, which then answers "not found").
 
     Returns:
         The tracking URI in use.
     """
     uri = mlflow.get_tracking_uri()
+    if read_only and uri.startswith("sqlite:///"):
+        database = Path(uri[len("sqlite:///") :])
+        if not database.is_file():
+            raise UserError(
+                f"no tracking store at {database} (MLFLOW_TRACKING_URI={uri}); set "
+                "MLFLOW_TRACKING_URI to the store your runs are in"
+            )
     # A dead server should fail in seconds, not after MLflow's default retries (minutes).
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
