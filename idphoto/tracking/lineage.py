@@ -9,6 +9,7 @@ licence policy; only `log_dataset` talks to MLflow.
 from __future__ import annotations
 
 import collections
+import contextlib
 import dataclasses
 import json
 import os
@@ -127,11 +128,11 @@ def summary_from_tags(tags: Mapping[str, str]) -> dict[str, str]:
     }
 
 
-def log_dataset(data_dir: str, rows: Sequence[Mapping[str, Any]], summary: LineageSummary) -> None:
-    """Logs the lineage as the active run's MLflow training dataset, with the summary as tags.
+def mlflow_dataset(data_dir: str, rows: Sequence[Mapping[str, Any]], summary: LineageSummary):
+    """The lineage as an MLflow dataset, named after the data folder.
 
-    The dataset's MLflow digest is the TFRecord content digest (shortened to what MLflow
-    stores), so runs trained on the same photos share one dataset entry in the UI.
+    Its MLflow digest is the TFRecord content digest (shortened to what MLflow stores), so
+    runs trained on the same photos share one dataset entry in the UI.
     """
     import mlflow
     import pandas as pd
@@ -139,16 +140,31 @@ def log_dataset(data_dir: str, rows: Sequence[Mapping[str, Any]], summary: Linea
     frame = pd.DataFrame(
         [{**row, "obligations": ",".join(row["obligations"] or ())} for row in rows]
     )
-    with warnings.catch_warnings():
-        # MLflow warns that a path source fits two source types, and that integer columns
-        # cannot hold missing values (ours hold none); neither is actionable here.
-        warnings.simplefilter("ignore", UserWarning)
-        dataset = mlflow.data.from_pandas(
+    with _quiet_schema_hints():
+        return mlflow.data.from_pandas(
             frame,
             source=os.path.abspath(data_dir) if "://" not in data_dir else data_dir,
             name=os.path.basename(os.path.normpath(data_dir)),
             digest=summary.content_sha256[:_MLFLOW_DIGEST_CHARS] or None,
         )
-    tags = summary_tags(summary)
-    mlflow.log_input(dataset, context="training", tags={"content_sha256": summary.content_sha256})
-    mlflow.set_tags(tags)
+
+
+def log_dataset(dataset, summary: LineageSummary) -> None:
+    """Logs `mlflow_dataset`'s result as the active run's training input, with the licence
+    summary as the run's tags."""
+    import mlflow
+
+    with _quiet_schema_hints():
+        mlflow.log_input(
+            dataset, context="training", tags={"content_sha256": summary.content_sha256}
+        )
+    mlflow.set_tags(summary_tags(summary))
+
+
+@contextlib.contextmanager
+def _quiet_schema_hints():
+    # MLflow warns that a path source fits two source types, and that integer columns cannot
+    # hold missing values (ours hold none); neither is actionable here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        yield

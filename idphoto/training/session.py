@@ -79,14 +79,16 @@ def run_training(
     }
     with start_or_resume_run(run_dir, cfg.tracking.experiment, name, run_tags) as run:
         log_params(resolved)
+        lineage = _lineage(dataset)
         if not resuming:
-            _log_lineage(dataset)
+            _log_lineage(dataset, lineage)
         print(f"MLflow run {run.info.run_id} on {uri} ({'resumed' if resuming else 'new'})")
         result = train(cfg, dataset, strategy, run_dir, resolved, stop_at)
         mlflow.log_artifact(os.path.join(run_dir, "config.json"))
         _record_gates_passed(run_dir, result.gates_passed_at)
         if result.completed:
             _log_final_checkpoint(run_dir)
+            _describe_result(cfg, result, lineage)
         else:
             mlflow.end_run(status="KILLED")  # resumable: the same command reopens this run
     if not result.completed:
@@ -121,19 +123,60 @@ def _record_gates_passed(run_dir: str, step: int | None) -> None:
     mlflow.set_tag(tags.GATES_PASSED_AT, str(step))
 
 
-def _log_lineage(dataset: IngestedDataset) -> None:
-    """Logs the dataset's lineage: the MLflow dataset input, the licence summary as tags
-    (judged with the policy the dataset was made with), and its record files as artifacts."""
-    from idphoto.tracking.lineage import log_dataset, summarise
+def _lineage(dataset: IngestedDataset):
+    """The dataset's licence summary (judged with the policy it was made with) and its MLflow
+    dataset."""
+    from idphoto.tracking.lineage import mlflow_dataset, summarise
 
     rows = dataset.lineage_rows()
     made_with = dataset.made_with
     content = dataset.content_digests()["all"]
-    log_dataset(dataset.path, rows, summarise(rows, made_with.policy, made_with.use, content))
+    summary = summarise(rows, made_with.policy, made_with.use, content)
+    return summary, mlflow_dataset(dataset.path, rows, summary)
+
+
+def _log_lineage(dataset: IngestedDataset, lineage) -> None:
+    """Logs the dataset as the run's training input, the licence summary as tags, and its
+    record files as artifacts under `dataset/`."""
+    from idphoto.tracking.lineage import log_dataset
+
+    summary, mlflow_dataset = lineage
+    log_dataset(mlflow_dataset, summary)
     for name in RECORD_FILES:
         path = dataset.record_file(name)
         if os.path.exists(path):  # a local copy; MLflow uploads files from this machine
             mlflow.log_artifact(path, artifact_path=tags.DATASET_ARTIFACTS)
+
+
+# Shown on the logged model's page with the dataset they were measured against.
+_MODEL_METRICS = ("swd", "swd_heldout", "id_compliance")
+
+
+def _describe_result(cfg: TrainConfig, result, lineage) -> None:
+    """Logs the final quality on the MLflow logged model (with its dataset) and sums up data and
+    result in the run's description."""
+    summary, mlflow_dataset = lineage
+    run = mlflow.active_run()
+    metrics = mlflow.tracking.MlflowClient().get_run(run.info.run_id).data.metrics
+    final = {k: v for k, v in result.metrics.items() if k in _MODEL_METRICS}
+    if "steps_per_second" in metrics:
+        final["steps_per_second"] = metrics["steps_per_second"]
+    if result.model_id and final:
+        mlflow.log_metrics(
+            final, step=result.step, model_id=result.model_id, dataset=mlflow_dataset
+        )
+    classes = ", ".join(f"{n} {name}" for name, n in summary.by_class.items())
+    quality = ", ".join(f"{k} {v:.4g}" for k, v in final.items() if k != "steps_per_second")
+    floor = metrics.get("swd_floor")
+    mlflow.set_tag(
+        "mlflow.note.content",
+        f"{cfg.name} ({cfg.model.architecture}, {cfg.model.resolution} px) trained "
+        f"{result.step} steps on {mlflow_dataset.name}: {summary.accepted} accepted photos of "
+        f"{summary.rows} manifest rows ({classes}), ingested for {summary.ingest_use} use, "
+        f"allowed for {', '.join(summary.allowed_uses) or 'no'} use. "
+        f"Result: {quality or 'not evaluated'}"
+        + (f" (real-vs-real swd floor {floor:.4g})." if floor is not None else "."),
+    )
 
 
 def _log_final_checkpoint(run_dir: str) -> None:

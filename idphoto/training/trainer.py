@@ -44,6 +44,7 @@ class TrainResult:
     last_grid: str | None
     metrics: dict
     gates_passed_at: int | None = None  # the step training stopped at, its gates passed
+    model_id: str | None = None  # the MLflow logged model of the exported generator
 
 
 def run_name(cfg: TrainConfig, replicas: int) -> str:
@@ -201,8 +202,9 @@ def train(
         save(step)
     if gates_passed_at is not None and grids.last_path != grids.path_of(step):
         grids.on_step(step, {})  # the grid of the model the run ends with
+    model_id = None
     if completed and chief:
-        export_generator(gan.ema_generator, run_dir, log)
+        model_id = export_generator(gan.ema_generator, run_dir, log)
     return TrainResult(
         run_dir=run_dir,
         run_id=run.info.run_id if run else None,
@@ -211,6 +213,7 @@ def train(
         last_grid=grids.last_path,
         metrics=evaluation.latest,
         gates_passed_at=gates_passed_at,
+        model_id=model_id,
     )
 
 

@@ -113,6 +113,15 @@ def test_a_run_logs_params_metrics_grids_and_a_model_with_a_signature(
 
     images = np.asarray(model(np.zeros((2, 100), np.float32)))
     assert images.shape == (2, 28, 28, 1) and np.abs(images).max() <= 1.0
+    # The logged model's own page shows its final quality against the dataset it trained on.
+    logged = client.get_logged_model(info.model_uri.removeprefix("models:/"))
+    on_model = {m.key: m for m in logged.metrics}
+    assert {"swd", "id_compliance", "steps_per_second"} <= set(on_model)
+    assert on_model["swd"].value == run.data.metrics["swd"] and on_model["swd"].step == 6
+    assert on_model["swd"].dataset_digest == run.data.tags["idphoto.lineage.content_sha256"][:32]
+    description = run.data.tags["mlflow.note.content"]
+    assert description.startswith("seed_dcgan (seed_dcgan, 28 px) trained 6 steps on research")
+    assert "accepted photos of" in description and "swd " in description
 
 
 def test_killed_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(
