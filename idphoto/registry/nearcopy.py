@@ -119,3 +119,59 @@ def pairs_grid(
     if grid.shape[-1] == 1:
         grid = np.repeat(grid, 3, axis=-1)
     return (np.clip(grid, 0.0, 1.0) * 255).round().astype(np.uint8)
+
+
+_TILE = 128  # side of each enlarged image in the annotated figure
+_LABEL_WIDTH = 330
+
+
+def pairs_figure(
+    samples: np.ndarray,
+    training: dict[int, np.ndarray],
+    matches: list[Match],
+    photo_ids: list[str],
+    max_ratio: float,
+) -> np.ndarray:
+    """`pairs_grid` enlarged for people, each row labelled with its ratio and photo id.
+
+    Args:
+        samples, training, matches: as for `pairs_grid`.
+        photo_ids: training photo ids, by index.
+        max_ratio: the gate's threshold, stated in the title.
+
+    Returns:
+        (H, W, 3) uint8: a title line, then one row per pair: sample, photo, label.
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    grid = pairs_grid(samples, training, matches)
+    enlarged = Image.fromarray(grid).resize(
+        (2 * _TILE, _TILE * len(matches)), Image.Resampling.NEAREST
+    )
+    title_height = 28
+    figure = Image.new(
+        "RGB", (2 * _TILE + _LABEL_WIDTH, title_height + _TILE * len(matches)), "white"
+    )
+    figure.paste(enlarged, (0, title_height))
+    draw = ImageDraw.Draw(figure)
+    font = ImageFont.load_default(size=15)
+    draw.text(
+        (6, 6),
+        f"sample | nearest training photo; a near-copy when ratio < {max_ratio:.2f}",
+        fill="black",
+        font=font,
+    )
+    for row, match in enumerate(matches):
+        top = title_height + row * _TILE
+        verdict = "NEAR-COPY" if match.ratio < max_ratio else "distinct"
+        lines = [
+            f"ratio {match.ratio:.3f}  ({verdict})",
+            f"sample {match.sample}{' (mirrored)' if match.mirrored else ''}",
+            f"photo {photo_ids[match.training]}",
+            f"distance {match.distance:.3f}",
+        ]
+        for index, line in enumerate(lines):
+            colour = "firebrick" if index == 0 and match.ratio < max_ratio else "black"
+            draw.text((2 * _TILE + 10, top + 14 + 24 * index), line, fill=colour, font=font)
+        draw.line((2 * _TILE, top, figure.width, top), fill=(200, 200, 200))
+    return np.asarray(figure)

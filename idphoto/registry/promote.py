@@ -22,7 +22,7 @@ from idphoto.errors import UserError
 from idphoto.licences import load_policy
 from idphoto.registry import gates
 from idphoto.registry.config import PromoteConfig
-from idphoto.registry.nearcopy import nearest_training_photos, pairs_grid
+from idphoto.registry.nearcopy import nearest_training_photos, pairs_figure
 from idphoto.tracking import tags
 from idphoto.tracking.lineage import summary_from_tags, violations
 from idphoto.tracking.runs import check_tracking_server
@@ -236,7 +236,7 @@ def _near_copy(client, run, model_uri: str, cfg: PromoteConfig, alias: str, data
     if closest:
         client.log_image(
             run.info.run_id,
-            pairs_grid(samples, kept, closest),
+            pairs_figure(samples, kept, closest, ids, near.max_ratio),
             artifact_file=f"promotion/{alias}-closest-pairs.png",
         )
     return result

@@ -10,7 +10,12 @@ import pytest
 import skimage.data
 from PIL import Image, ImageFilter
 
-from idphoto.registry.nearcopy import nearest_training_photos, pairs_grid, thumbnails
+from idphoto.registry.nearcopy import (
+    nearest_training_photos,
+    pairs_figure,
+    pairs_grid,
+    thumbnails,
+)
 from idphoto.sample_data.portraits import draw_portrait
 
 SIDE = 64
@@ -259,3 +264,20 @@ def test_pairs_grid_clips_out_of_range_pixels(training):
     grid = pairs_grid(samples, {m.training: training[m.training] for m in matches}, matches)
     assert (grid[:SIDE, :SIDE] == 255).all()
     assert (grid[SIDE:, :SIDE] == 0).all()
+
+
+def test_the_pairs_figure_enlarges_the_grid_beside_a_label_per_pair(
+    edited, edited_matches, training
+):
+    matches = sorted(edited_matches, key=lambda m: m.ratio)[:3]
+    kept = {m.training: training[m.training] for m in matches}
+    ids = [f"photo-{i}" for i in range(TRAINING)]
+    figure = pairs_figure(edited, kept, matches, ids, MAX_RATIO)
+    grid = pairs_grid(edited, kept, matches)
+    tile = figure.shape[1] - 330  # two enlarged images, then the labels
+    assert figure.shape[0] == 28 + 3 * tile // 2 and tile == 2 * 128
+    enlarged = figure[28:, :tile]
+    # Nearest-neighbour enlargement: every second pixel is the grid's own.
+    assert np.array_equal(enlarged[::2, ::2], grid)
+    labels = figure[28:, tile:]
+    assert (labels < 128).any(axis=2).sum() > 500  # text was drawn beside the pairs
