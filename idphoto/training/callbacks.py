@@ -88,7 +88,9 @@ class SampleGrids(_StepCallback):
         self.last_path = self.path_of(step)
         Image.fromarray(grid).save(self.last_path)
         if self.log_to_mlflow:
+            # Both: MLflow's image log (a step slider in the UI) and a stable artifact name.
             mlflow.log_image(grid, key="samples", step=step)
+            mlflow.log_artifact(self.last_path, artifact_path="samples")
 
 
 class Checkpoints(_StepCallback):

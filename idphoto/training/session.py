@@ -138,10 +138,13 @@ def _lineage(dataset: IngestedDataset):
 def _log_lineage(dataset: IngestedDataset, lineage) -> None:
     """Logs the dataset as the run's training input, the licence summary as tags, and its
     record files as artifacts under `dataset/`."""
+    from idphoto.tracking.charts import lineage_chart
     from idphoto.tracking.lineage import log_dataset
 
     summary, mlflow_dataset = lineage
     log_dataset(mlflow_dataset, summary)
+    chart = lineage_chart(dataset.lineage_rows(), mlflow_dataset.name)
+    mlflow.log_image(chart, artifact_file=f"{tags.DATASET_ARTIFACTS}/lineage-chart.png")
     for name in RECORD_FILES:
         path = dataset.record_file(name)
         if os.path.exists(path):  # a local copy; MLflow uploads files from this machine

@@ -105,6 +105,10 @@ def test_a_run_logs_params_metrics_grids_and_a_model_with_a_signature(
     assert {"dataset", "config.json", "checkpoint"} <= artifacts
     saved = {a.path for a in client.list_artifacts(run.info.run_id, "checkpoint")}
     assert "checkpoint/ckpt-6.index" in saved
+    grids = {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
+    assert {"samples/step-0000003.png", "samples/step-0000006.png"} <= grids  # stable names
+    dataset = {a.path for a in client.list_artifacts(run.info.run_id, "dataset")}
+    assert {"dataset/lineage-chart.png", "dataset/lineage.parquet"} <= dataset
     assert os.path.exists(os.path.join(run_dir, "samples", "step-0000006.png"))
     model = mlflow.keras.load_model(f"runs:/{run.info.run_id}/generator")
     info = mlflow.models.get_model_info(f"runs:/{run.info.run_id}/generator")
