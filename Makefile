@@ -66,7 +66,12 @@ generate: setup
 	$(IDPHOTO) generate --model $(MODEL) --n $(N) --preset $(PRESET) --out $(PHOTOS) --overwrite $(GENERATE_ARGS)
 
 # The MLflow UI over the same store, on this machine only (127.0.0.1).
+# The runs page of the idphoto experiment (MLflow 3 opens an experiment on its runs only when
+# it knows the experiment's kind, which idphoto sets).
+RUNS_LINK = $(BIN)/python -c "import mlflow; e = mlflow.get_experiment_by_name('idphoto'); print('http://127.0.0.1:$(UI_PORT)/' + (f'\#/experiments/{e.experiment_id}/runs' if e else ''))"
+
 ui: setup
+	@echo "runs: $$($(RUNS_LINK))"
 	$(BIN)/mlflow ui --backend-store-uri $(MLFLOW_TRACKING_URI) --host 127.0.0.1 --port $(UI_PORT)
 
 # The whole pipeline on the sample data, offline on a CPU: a dataset for commercial use, a run
@@ -81,7 +86,11 @@ DEMO_RUN_ID = $$($(BIN)/python -c "import json; print(json.load(open('$(DEMO_RUN
 $(DEMO_DATA)/dataset_info.json: | $(VENV)/.installed $(DATA)/sample/manifest.csv
 	$(IDPHOTO) ingest --manifest $(DATA)/sample/manifest.csv --out $(DEMO_DATA) --use commercial --overwrite
 
+DEMO_BASELINE_RUN := runs/demo-seed-dcgan
+
 demo: setup $(DEMO_DATA)/dataset_info.json
+	@# A second run to compare with in the MLflow UI: the reference DCGAN of the original design.
+	$(IDPHOTO) train --data $(DEMO_DATA) --config configs/train/seed_dcgan.yaml --out $(DEMO_BASELINE_RUN) --use commercial
 	$(IDPHOTO) train --data $(DEMO_DATA) --config $(TRAIN_CONFIG) --out $(DEMO_RUN) --use commercial $(TRAIN_ARGS)
 	@# A refusal keeps the alias where it was (e.g. after `make clean demo`, a new run that does
 	@# not beat the current champion); the demo then goes on only if the audit finds the
@@ -89,7 +98,7 @@ demo: setup $(DEMO_DATA)/dataset_info.json
 	$(IDPHOTO) promote --run $(DEMO_RUN_ID) --use commercial || $(IDPHOTO) registry audit --model idphoto-generator
 	$(IDPHOTO) generate --model models:/idphoto-generator@champion --n 4 --preset $(PRESET) --out $(PHOTOS) --overwrite
 	@echo "photos: $(PHOTOS)/ (labelled AI-generated; see $(PHOTOS)/manifest.json)"
-	@echo "browse runs, metrics, grids and the registry: make ui, then open http://127.0.0.1:$(UI_PORT)"
+	@echo "compare the two runs, their metrics, grids and the registry: make ui, then open $$($(RUNS_LINK))"
 
 test: setup
 	$(BIN)/pytest
