@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from idphoto.cli.quiet_tensorflow import import_tensorflow
+
+    import_tensorflow()
     from pipelines import ingest
 
     report = ingest.run_job(args, args.extra_flags)

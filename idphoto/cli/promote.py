@@ -53,6 +53,9 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError("--force-quality needs a reason")
     cfg = load_promote_config(args.config, dict(parse_override(s) for s in args.set))
 
+    from idphoto.cli.quiet_tensorflow import import_tensorflow
+
+    import_tensorflow()
     from idphoto.registry.promote import describe, promote
 
     promotion = promote(

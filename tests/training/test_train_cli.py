@@ -292,3 +292,10 @@ def test_the_whole_resolved_config_is_printed_only_when_asked_for(ingested_resea
     verbose = _train([*args, "--out", str(tmp_path / "v"), "-v"], env=env)
     assert verbose.returncode == 0, verbose.stderr[-3000:]
     assert json.loads(verbose.stdout[: verbose.stdout.index("\n}") + 2])["optimizer"]
+
+
+def test_tensorflow_start_up_lines_are_kept_off_the_terminal(ingested_research):
+    done = _train(["--data", ingested_research, "--config", SEED, "--dry-run"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    for noise in ("absl::InitializeLog", "oneDNN", "cuda drivers", "cuInit", "cpu_feature_guard"):
+        assert noise not in done.stderr
