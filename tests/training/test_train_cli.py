@@ -295,7 +295,7 @@ def test_the_whole_resolved_config_is_printed_only_when_asked_for(ingested_resea
 
 
 def test_tensorflow_start_up_lines_are_kept_off_the_terminal(ingested_research):
-    done = _train(["--data", ingested_research, "--config", SEED, "--dry-run"])
+    done = _train(["--data", ingested_research, "--config", SEED, "--dry-run", *QUICK])
     assert done.returncode == 0, done.stderr[-3000:]
     for noise in ("absl::InitializeLog", "oneDNN", "cuda drivers", "cuInit", "cpu_feature_guard"):
         assert noise not in done.stderr
