@@ -55,6 +55,9 @@ def _run(args: argparse.Namespace) -> int:
 
     from idphoto.cli.quiet_tensorflow import import_tensorflow
 
+    alias = args.alias or cfg.registry.alias
+    print(f"checking run {args.run} for {args.use} use and alias {alias}: quality, licence, "
+          "near-copy", flush=True)  # fmt: skip
     import_tensorflow()
     from idphoto.registry.promote import describe, promote
 

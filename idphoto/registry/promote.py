@@ -15,6 +15,7 @@ import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
+from tqdm import tqdm
 
 from idphoto.data import dataset as ingested
 from idphoto.data.lineage import ACCEPTED
@@ -215,7 +216,7 @@ def _near_copy(client, run, model_uri: str, cfg: PromoteConfig, alias: str, data
     _, resolution, _, channels = generator.output_shape
     chunks, ids, kept = [], [], {}
 
-    def stream():
+    def stream(progress):
         for images, chunk_ids in ingested.photo_chunks(
             dataset, ingested.TRAIN_SPLIT, resolution, channels, near.chunk
         ):
@@ -223,9 +224,12 @@ def _near_copy(client, run, model_uri: str, cfg: PromoteConfig, alias: str, data
             ids.extend(chunk_ids)
             chunks.append((start, images))
             yield images
+            progress.update(len(images))
 
     try:
-        matches = nearest_training_photos(samples, stream(), near.neighbours)
+        total = dataset.splits[ingested.TRAIN_SPLIT]
+        with tqdm(total=total, desc="near-copy search", unit="photo", disable=None) as progress:
+            matches = nearest_training_photos(samples, stream(progress), near.neighbours)
     except ValueError as err:
         return gates.GateResult("near_copy", gates.FAILED, str(err))
     result = gates.near_copy_gate(matches, near, ids)
