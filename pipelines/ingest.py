@@ -26,7 +26,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from idphoto import publish
 from idphoto.config import parse_override
 from idphoto.data import dataset, lineage, outputs, tfds_layout
-from idphoto.data.digest import RecordDigestFn
+from idphoto.data.digest import RecordDigestFn, canonical_example
 from idphoto.data.ingest_config import IngestConfig, load_ingest_config
 from idphoto.data.manifest import count_rows, manifest_root
 from idphoto.data.transforms import (
@@ -95,6 +95,11 @@ def run_job(args: argparse.Namespace, beam_args: Sequence[str]) -> dict:
         summary = outputs.lineage_summary(staging)
         if summary["rows"] != rows_in:  # the job's central promise: nothing is lost silently
             raise RuntimeError(f"lineage has {summary['rows']} rows for {rows_in} manifest rows")
+        if summary["accepted_by_split"] != splits:  # nor an accepted photo's example
+            raise UserError(
+                f"the job wrote examples {splits or 'none'} but its lineage accepts "
+                f"{summary['accepted_by_split']}: records were lost; nothing was published"
+            )
         report = {
             "manifest": args.manifest
             if publish.is_remote(args.manifest)
@@ -242,7 +247,8 @@ class _SerializeFn(beam.DoFn):
         )
 
     def process(self, record):
-        yield self._features.serialize_example(tfds_layout.example(record))
+        # Canonical bytes: two ingests of the same photos write identical records.
+        yield canonical_example(self._features.serialize_example(tfds_layout.example(record)))
 
 
 def _read_opt_out(path: str | None) -> frozenset[str]:

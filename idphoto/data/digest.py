@@ -2,8 +2,13 @@
 
 Beam decides the shard layout and the order of records within shards, so a digest of the files
 would change between two identical ingests. The digest is instead taken over the multiset of
-serialised examples: the sum modulo 2**256 of their sha256 values, with the count (a multiset
+canonical examples: the sum modulo 2**256 of their sha256 values, with the count (a multiset
 hash: order-free and combinable across workers, so it is computed inside the job at any scale).
+
+An example is a protocol buffer whose features are a map, and protocol buffers do not fix the
+order in which map entries are serialised: the same example can serialise to different bytes in
+two processes. Each record is therefore hashed (and written) in its deterministic
+serialisation, with the map's keys in order.
 """
 
 from __future__ import annotations
@@ -51,8 +56,15 @@ class RecordDigestFn(beam.CombineFn):
         return _finish(*accumulator)
 
 
+def canonical_example(record: bytes) -> bytes:
+    """A serialised `tf.train.Example` re-serialised with its features in key order."""
+    from tensorflow.core.example import example_pb2  # late import: TensorFlow is slow to load
+
+    return example_pb2.Example.FromString(record).SerializeToString(deterministic=True)
+
+
 def _record_value(record: bytes) -> int:
-    return int.from_bytes(hashlib.sha256(record).digest(), "big")
+    return int.from_bytes(hashlib.sha256(canonical_example(record)).digest(), "big")
 
 
 def _finish(count: int, total: int) -> str:

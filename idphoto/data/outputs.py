@@ -57,11 +57,13 @@ def collect_digests(staging: str, splits: Iterable[str]) -> dict[str, str]:
 
 
 def lineage_summary(staging: str) -> dict[str, Any]:
-    """Counts the lineage rows by decision, reason and licence class."""
-    table = read_lineage_table(staging, ["decision", "reason", "class"])
+    """Counts the lineage rows by decision, reason and licence class, and the accepted ones
+    by split."""
+    table = read_lineage_table(staging, ["decision", "reason", "class", "split"])
     rows = table.to_pylist()
     return {
         "rows": len(rows),
+        "accepted_by_split": _count(r["split"] for r in rows if r["decision"] == lineage.ACCEPTED),
         "by_decision": _count(r["decision"] for r in rows),
         "by_reason": _count(r["reason"] for r in rows),
         "by_class": _count(r["class"] or "none" for r in rows),
