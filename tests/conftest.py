@@ -11,6 +11,11 @@ import time
 import urllib.request
 
 import pytest
+from hypothesis import settings
+
+# Property tests draw a fixed sequence of examples: the same run in CI as on a laptop.
+settings.register_profile("idphoto", derandomize=True, database=None)
+settings.load_profile("idphoto")
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # `make test` exports the user's tracking store (the Makefile's MLFLOW_TRACKING_URI); a test that

@@ -4,14 +4,13 @@ Rendered with a CommonMark parser (markdown-it-py); each photo must stay one lis
 text is exactly the manifest's text, whitespace folded.
 """
 
+import markdown_it  # declared in the dev extras: this guarantee must never go untested
 import pyarrow as pa
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from idphoto.data import lineage
-
-markdown_it = pytest.importorskip("markdown_it")
 
 FORMULAS = ["=cmd|' /C calc'!A0", "+SUM(1)", "-1+1", "@x", '=HYPERLINK("http://e.example","a")']
 # Text as a CommonMark renderer shows it: every character but NUL, which it replaces.
