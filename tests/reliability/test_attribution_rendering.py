@@ -6,7 +6,6 @@ text is exactly the manifest's text, whitespace folded.
 
 import markdown_it  # declared in the dev extras: this guarantee must never go untested
 import pyarrow as pa
-import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
