@@ -68,7 +68,7 @@ generate: setup
 # The MLflow UI over the same store, on this machine only (127.0.0.1).
 # The runs page of the idphoto experiment (MLflow 3 opens an experiment on its runs only when
 # it knows the experiment's kind, which idphoto sets).
-RUNS_LINK = $(BIN)/python -c "import mlflow; e = mlflow.get_experiment_by_name('idphoto'); print('http://127.0.0.1:$(UI_PORT)/' + (f'\#/experiments/{e.experiment_id}/runs' if e else ''))"
+RUNS_LINK = $(BIN)/python -c "import mlflow; e = mlflow.get_experiment_by_name('idphoto'); print('http://127.0.0.1:$(UI_PORT)/' + (f'\#/experiments/{e.experiment_id}/runs?workflowType=machine_learning' if e else ''))"
 
 ui: setup
 	@echo "runs: $$($(RUNS_LINK))"
