@@ -7,8 +7,11 @@ training steps cannot make good faces); the licence and near-copy gates run as c
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import mlflow
 import pyarrow.parquet as pq
@@ -227,3 +230,46 @@ def test_lineage_show_prints_tables_and_typed_json(runs, tracking, capsys):
     assert lineage["allowed_uses"] == ["research", "commercial"]
     assert summary["gates"]["commercial"]["gates"]["near_copy"]["status"] == "passed"
     assert isinstance(summary["metrics"]["swd"], float)
+
+
+# --- the MLflow UI, in a real browser ---------------------------------------------------------
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "test-artifacts"
+
+
+def _browse(url: str, name: str) -> str:
+    """The page as headless Chromium renders it (its DOM after the scripts ran); a screenshot is
+    kept in build/test-artifacts/ for people to look at."""
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium is needed (.ci/run installs it)"
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    flags = [
+        chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--window-size=1400,900", "--virtual-time-budget=20000",
+    ]  # fmt: skip
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [*flags, f"--user-data-dir={profile}", f"--screenshot={SCREENSHOTS / name}", url],
+            capture_output=True, timeout=180, check=True,
+        )  # fmt: skip
+    with tempfile.TemporaryDirectory() as profile:
+        dom = subprocess.run(
+            [*flags, f"--user-data-dir={profile}", "--dump-dom", url],
+            capture_output=True, text=True, timeout=180, check=True,
+        )  # fmt: skip
+    return dom.stdout
+
+
+def test_the_ui_lists_both_runs_with_their_datasets_and_the_model_with_its_metrics(
+    runs, mlflow_server, tracking
+):
+    client = MlflowClient()
+    experiment = client.get_run(runs["research"]).info.experiment_id
+    page = f"{mlflow_server}/#/experiments/{experiment}/runs?workflowType=machine_learning"
+    dom = _browse(page, "runs.png")
+    assert "research" in dom and "commercial" in dom  # the two runs' datasets
+    assert dom.count("seed-dcgan-bs4") >= 2  # both runs are listed
+    model_id = mlflow.models.get_model_info(f"runs:/{runs['commercial']}/generator").model_id
+    dom = _browse(f"{mlflow_server}/#/experiments/{experiment}/models/{model_id}", "model.png")
+    assert "swd" in dom and "id_compliance" in dom  # the model's own metrics
