@@ -31,7 +31,7 @@ UI_PORT ?= 5000
 # Every command reads MLFLOW_TRACKING_URI; the default is the project's SQLite store.
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: setup sample-data ingest train promote generate ui demo test reliability lint format bench clean
+.PHONY: browser setup sample-data ingest train promote generate ui demo test reliability lint format bench clean
 
 setup: $(VENV)/.installed
 
@@ -100,7 +100,13 @@ demo: setup $(DEMO_DATA)/dataset_info.json
 	@echo "photos: $(PHOTOS)/ (labelled AI-generated; see $(PHOTOS)/manifest.json)"
 	@echo "compare the two runs, their metrics, grids and the registry: make ui, then open $$($(RUNS_LINK))"
 
-test: setup
+# The browser test renders the MLflow UI in Debian's Chromium; it is installed when missing.
+browser:
+	@command -v chromium >/dev/null || { echo "installing Debian's chromium for the browser test"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+test: setup browser
 	$(BIN)/pytest
 
 # kill -9 of ingest and training at random points (seeds x kill points), reruns, and the figures.
