@@ -26,7 +26,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _run(args: argparse.Namespace) -> int:
     from idphoto.cli.quiet_tensorflow import import_tensorflow
 
-    import_tensorflow()
+    import_tensorflow(find_devices=False)
     from pipelines import ingest
 
     report = ingest.run_job(args, args.extra_flags)

@@ -105,7 +105,7 @@ def _json_line(text: str, decision: Decision) -> str:
 
 
 # Fixed widths keep streamed lines aligned without reading all input first.
-_TEXT_COLUMNS = "{:<7}{:<22} {:<22} {:<22} {:<34} {}"
+_TEXT_COLUMNS = "{:<7} {:<22} {:<22} {:<22} {:<34} {}"
 _TEXT_HEADER = _TEXT_COLUMNS.format(
     "VERDICT", "SPDX", "CLASS", "REASON", "OBLIGATIONS", "<- INPUT"
 ).rstrip()

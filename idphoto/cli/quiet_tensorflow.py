@@ -24,10 +24,13 @@ _NOISE = re.compile(
 )
 
 
-def import_tensorflow() -> None:
-    """Imports TensorFlow and lets it find its devices, with its start-up noise filtered out.
+def import_tensorflow(find_devices: bool = True) -> None:
+    """Imports TensorFlow and, with `find_devices`, lets it find its devices, with its start-up
+    noise filtered out.
 
-    Does nothing when TensorFlow is already imported.
+    Does nothing when TensorFlow is already imported. A launcher that hands the work to other
+    processes (the ingest job) passes `find_devices=False`: it needs no device, and starting
+    TensorFlow's device runtime there only adds threads that must be torn down at exit.
     """
     if "tensorflow" in sys.modules:
         return
@@ -38,7 +41,8 @@ def import_tensorflow() -> None:
         try:
             import tensorflow as tf
 
-            tf.config.list_physical_devices("GPU")  # where cuInit is called
+            if find_devices:
+                tf.config.list_physical_devices("GPU")  # where cuInit is called
         finally:
             sys.stderr.flush()
             os.dup2(saved, 2)

@@ -124,7 +124,7 @@ def test_a_run_logs_params_metrics_grids_and_a_model_with_a_signature(
     assert on_model["swd"].value == run.data.metrics["swd"] and on_model["swd"].step == 6
     assert on_model["swd"].dataset_digest == run.data.tags["idphoto.lineage.content_sha256"][:32]
     description = run.data.tags["mlflow.note.content"]
-    assert description.startswith("seed_dcgan (seed_dcgan, 28 px) trained 6 steps on research")
+    assert description.startswith("seed-dcgan (seed_dcgan, 28 px) trained 6 steps on research")
     assert "accepted photos of" in description and "swd " in description
 
 
