@@ -17,7 +17,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
@@ -58,12 +58,18 @@ def run(argv: Sequence[str] | None = None) -> dict:
     return run_job(args, beam_args)
 
 
-def run_job(args: argparse.Namespace, beam_args: Sequence[str]) -> dict:
+def run_job(
+    args: argparse.Namespace,
+    beam_args: Sequence[str],
+    rows_counted: Callable[[int], object] | None = None,
+) -> dict:
     """Runs the ingest job for parsed flags and returns its report.
 
     Args:
         args: the job's own flags, as `pipelines.ingest_flags.build_parser` parses them.
         beam_args: flags for Beam's `PipelineOptions`.
+        rows_counted: called with the manifest's row count before the job starts (a progress
+            bar's total).
 
     Raises:
         UserError: on bad flags, a malformed manifest or an unwritable output folder, before any
@@ -76,6 +82,8 @@ def run_job(args: argparse.Namespace, beam_args: Sequence[str]) -> dict:
     policy.check_use(use)
     opted_out = _read_opt_out(args.exclude)
     rows_in = count_rows(args.manifest)  # fails on a malformed manifest before any work
+    if rows_counted is not None:
+        rows_counted(rows_in)
     staging = publish.prepare_staging(args.out, args.overwrite)
     try:
         started = time.monotonic()

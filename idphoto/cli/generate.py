@@ -83,7 +83,7 @@ def _run(args: argparse.Namespace) -> int:
     load_presets().preset(args.preset)  # an unknown preset fails before MLflow is imported
 
     # MLflow and TensorFlow are imported only now: flag errors above come back in a moment.
-    from idphoto.cli.quiet_tensorflow import import_tensorflow
+    from idphoto.cli.quiet import import_tensorflow
 
     import_tensorflow()
     from idphoto.generation.generate import generate_photos

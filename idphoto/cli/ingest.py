@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,11 +25,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from idphoto.cli.quiet_tensorflow import import_tensorflow
+    from tqdm import tqdm
 
-    import_tensorflow(find_devices=False)
-    from pipelines import ingest
+    from idphoto.cli.quiet import filtered_stderr
+    from idphoto.data import progress
 
-    report = ingest.run_job(args, args.extra_flags)
+    # The bar draws on the terminal itself: while the job runs, stderr is the filter's pipe.
+    with (
+        open(os.dup(2), "w") as terminal,
+        tqdm(desc="rows decided", unit="row", file=terminal, disable=None) as bar,
+    ):
+
+        def set_total(rows: int) -> None:
+            bar.total = rows
+            bar.refresh()
+
+        os.environ[progress.ENV] = "1"
+        try:
+            # Beam's and TensorFlow's start-up lines, the workers' included, are filtered; the
+            # launcher needs no device, so TensorFlow's device runtime is not started here.
+            with filtered_stderr(progress.MARKER, bar.update):
+                from pipelines import ingest
+
+                report = ingest.run_job(args, args.extra_flags, rows_counted=set_total)
+        finally:
+            del os.environ[progress.ENV]
     ingest.print_summary(report, args.out)
     return 0

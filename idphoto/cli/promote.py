@@ -53,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UserError("--force-quality needs a reason")
     cfg = load_promote_config(args.config, dict(parse_override(s) for s in args.set))
 
-    from idphoto.cli.quiet_tensorflow import import_tensorflow
+    from idphoto.cli.quiet import import_tensorflow
 
     alias = args.alias or cfg.registry.alias
     print(f"checking run {args.run} for {args.use} use and alias {alias}: quality, licence, "

@@ -65,7 +65,7 @@ def _run(args: argparse.Namespace) -> int:
         stop_at = load_promote_config(args.stop_at_gates or None).quality
 
     # TensorFlow is imported only now: flag and config errors above come back in a moment.
-    from idphoto.cli.quiet_tensorflow import import_tensorflow
+    from idphoto.cli.quiet import import_tensorflow
 
     import_tensorflow()
     from idphoto.training import session

@@ -16,7 +16,7 @@ import numpy as np
 from apache_beam import pvalue
 from apache_beam.metrics import Metrics
 
-from idphoto.data import lineage
+from idphoto.data import lineage, progress
 from idphoto.data.dataset import HELD_OUT_SPLIT, TRAIN_SPLIT
 from idphoto.data.dedup import band_keys, hamming_distance
 from idphoto.data.ingest_config import IngestConfig
@@ -65,6 +65,7 @@ def _keep_first_of_id(id_and_rows):
     first, *later = sorted(rows, key=lambda row: row["line"])
     yield first
     for row in later:
+        progress.row_decided()
         detail = f"id already used on manifest line {first['line']}"
         row = {**row, "duplicate_of": first["id"]}
         yield pvalue.TaggedOutput(
@@ -81,6 +82,12 @@ class JudgeLicenceFn(beam.DoFn):
         self._opted_out = opted_out
 
     def process(self, row):
+        for out in self._judge(row):
+            if isinstance(out, pvalue.TaggedOutput):
+                progress.row_decided()  # allowed rows are decided after their photo is read
+            yield out
+
+    def _judge(self, row):
         try:
             consent = parse_consent(row.get("consent"))
         except ValueError as err:
@@ -121,6 +128,10 @@ class PreparePhotoFn(beam.DoFn):
         self._detector = FaceDetector(self._cfg.faces.detect_max_side)
 
     def process(self, row):
+        yield from self._prepare(row)
+        progress.row_decided()  # accepted or rejected; a duplicate is only found later
+
+    def _prepare(self, row):
         self._ready_detector_for(row)
         deadline = Deadline(self._cfg.image.max_seconds_per_photo)
         try:

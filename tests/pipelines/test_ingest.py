@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
+from idphoto.data import progress
 from idphoto.data.dataset import open_ingested
 from idphoto.errors import UserError
 from pipelines import ingest
@@ -323,6 +324,40 @@ def test_a_manifest_with_every_photo_rejected_finishes_with_its_lineage(tmp_path
     assert report["splits"] == {} and report["rows_out"] == 3
     with pytest.raises(UserError, match="holds no training examples"):
         open_ingested(str(out))
+
+
+_START_UP_NOISE = (
+    "absl::InitializeLog", "oneDNN", "cuda drivers", "cuInit", "cpu_feature_guard",
+    "apitools not found", "semi_persistent_directory", "Discarding unparseable args",
+)  # fmt: skip
+
+
+def test_the_cli_on_local_workers_prints_no_start_up_noise_and_no_progress_markers(
+    tmp_path, sample
+):
+    """Beam's worker processes inherit the launcher's stderr; their TensorFlow and Beam start-up
+    lines are filtered there, and their progress markers feed the bar, never the terminal."""
+    out = tmp_path / "quiet"
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "idphoto",
+            "ingest",
+            "--manifest",
+            sample,
+            "--out",
+            str(out),
+            "--direct_num_workers=2",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "manifest rows ->" in run.stdout
+    for noise in (*_START_UP_NOISE, progress.MARKER.decode()):
+        assert noise not in run.stderr, run.stderr[-2000:]
 
 
 def test_examples_lost_between_lineage_and_shards_fail_the_job_and_publish_nothing(
