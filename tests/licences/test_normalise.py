@@ -279,3 +279,42 @@ def test_named_classes_are_the_ones_the_contract_lists():
         "unknown",
         "empty",
     }
+
+
+def test_text_over_500_characters_is_unknown_and_500_still_reads():
+    readable = "Public domain (CC0) "
+    at_limit = readable + "x" * (500 - len(readable))
+    assert len(at_limit) == 500 and normalise(at_limit) == Normalised("CC0-1.0", "CC0-1.0")
+    assert normalise(at_limit + "x") == Normalised(None, "unknown")
+    # An SPDX expression that would allow the photo is not read past the limit either.
+    allowed = " OR ".join(["CC0-1.0"] * 45)
+    assert len(allowed) < 500 and normalise(allowed).spdx.startswith("CC0-1.0 OR")
+    longer = " OR ".join(["CC0-1.0"] * 46)
+    assert len(longer) > 500 and normalise(longer) == Normalised(None, "unknown")
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+def test_parentheses_nested_up_to_3_deep_are_read(depth):
+    text = "Attribution 4.0 International " + "(" * depth + "CC BY 4.0" + ")" * depth
+    assert normalise(text) == Normalised("CC-BY-4.0", "CC-BY-4.0")
+
+
+@pytest.mark.parametrize("depth", [4, 5, 12])
+def test_parentheses_nested_over_3_deep_are_unknown(depth):
+    text = "Attribution 4.0 International " + "(" * depth + "CC BY 4.0" + ")" * depth
+    assert normalise(text) == Normalised(None, "unknown")
+    assert normalise("Public domain " + "(" * depth + "CC0" + ")" * depth).name == "unknown"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "CC BY 4.0 (non-commercial use only)",  # states NC, which CC BY lacks
+        "CC BY-SA 4.0 (no derivatives)",  # states ND
+        "CC BY 4.0 (share alike)",  # states SA
+        "CC0 (attribution required)",  # states BY, which CC0 waives
+    ],
+)
+def test_text_stating_an_element_its_licence_lacks_is_unknown(text):
+    # Unknown, not a looser reading of the named licence: rejected for every use.
+    assert normalise(text) == Normalised(None, "unknown")
