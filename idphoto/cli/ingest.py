@@ -29,6 +29,7 @@ def _run(args: argparse.Namespace) -> int:
 
     from idphoto.cli.quiet import filtered_stderr
     from idphoto.data import progress
+    from idphoto.errors import UserError
 
     # The bar draws on the terminal itself: while the job runs, stderr is the filter's pipe.
     with (
@@ -44,7 +45,8 @@ def _run(args: argparse.Namespace) -> int:
         try:
             # Beam's and TensorFlow's start-up lines, the workers' included, are filtered; the
             # launcher needs no device, so TensorFlow's device runtime is not started here.
-            with filtered_stderr(progress.MARKER, bar.update):
+            # A job that fails for a reason the user must fix (a full disk) says so in one line.
+            with filtered_stderr(progress.MARKER, bar.update, explained=(UserError,)):
                 from pipelines import ingest
 
                 report = ingest.run_job(args, args.extra_flags, rows_counted=set_total)

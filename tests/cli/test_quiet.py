@@ -42,3 +42,41 @@ def test_stderr_is_restored_after_the_block_even_on_error(capfd):
         pass
     os.write(2, b"failed call to cuInit after the block is printed\n")
     assert "failed call to cuInit after the block is printed" in capfd.readouterr().err
+
+
+_FAILING_WORKER = r"""
+import os
+os.write(2, b"WARNING a photo could not be processed\n")
+os.write(2, b"ERROR apache_beam.runners.common: OSError: [Errno 28] No space left on device\n")
+os.write(2, b"Traceback (most recent call last):\n  File x\nOSError: [Errno 28] No space\n")
+"""
+
+
+class _DiskFull(Exception):
+    pass
+
+
+def test_an_explained_failure_drops_the_error_reports_logged_before_it(capfd):
+    try:
+        with filtered_stderr(explained=(_DiskFull,)):
+            subprocess.run([sys.executable, "-c", _FAILING_WORKER], check=True)
+            raise _DiskFull
+    except _DiskFull:
+        pass
+    # The warning before the error report streams as usual; the report itself is dropped.
+    assert capfd.readouterr().err.splitlines() == ["WARNING a photo could not be processed"]
+
+
+def test_any_other_failure_or_success_prints_the_held_error_reports(capfd):
+    try:
+        with filtered_stderr(explained=(_DiskFull,)):
+            subprocess.run([sys.executable, "-c", _FAILING_WORKER], check=True)
+            raise KeyError("a bug")
+    except KeyError:
+        pass
+    failed = capfd.readouterr().err.splitlines()
+    assert failed[1].startswith("ERROR apache_beam")
+    assert failed[-1] == "OSError: [Errno 28] No space"
+    with filtered_stderr(explained=(_DiskFull,)):
+        subprocess.run([sys.executable, "-c", _FAILING_WORKER], check=True)
+    assert capfd.readouterr().err.splitlines() == failed
