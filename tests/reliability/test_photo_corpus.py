@@ -1,6 +1,7 @@
 """Hostile image files through the job's own per-photo steps, called directly (no Beam runner):
 `JudgeLicenceFn` then `PreparePhotoFn`, exactly as the ingest pipeline chains them."""
 
+import functools
 import hashlib
 import io
 import json
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from idphoto.data import lineage
+from idphoto.data import lineage, transforms
 from idphoto.data.decode import decode_photo
 from idphoto.data.dedup import pixel_digest
 from idphoto.data.ingest_config import default_path, load_ingest_config
@@ -210,20 +211,33 @@ def test_photo_whose_decoding_outlasts_its_budget_is_rejected_before_the_face_is
     assert info.value.reason == "timeout" and "decoding" in info.value.detail
 
 
-class _SlowDetector:
-    """A detector that takes `seconds` on its first `slow_calls` calls and finds the face the
-    portrait `hostile` holds (its first call is the warm-up: MTCNN builds its network then)."""
+class _VirtualClock:
+    """Time that passes only when a test says so: a photo's budget is then checked against the
+    work the test makes it do, however busy the machine is."""
 
-    def __init__(self, hostile, seconds, slow_calls):
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+class _SlowDetector:
+    """A detector that takes `seconds` of virtual time on its first `slow_calls` calls and finds
+    the face the portrait `hostile` holds (its first call is the warm-up: MTCNN builds its
+    network then)."""
+
+    def __init__(self, hostile, seconds, slow_calls, clock):
         self._face = DetectedFace((60, 60, 130, 150), 0.99, np.array(hostile.landmarks))
         self._seconds = seconds
         self._slow_calls = slow_calls
+        self._clock = clock
         self.calls = 0
 
     def detect(self, image):
         self.calls += 1
         if self.calls <= self._slow_calls:
-            time.sleep(self._seconds)
+            self._clock.now += self._seconds
         return [self._face]
 
 
@@ -235,25 +249,36 @@ def _prepare_with(detector):
     return _Prepare
 
 
+@pytest.fixture
+def clock(monkeypatch):
+    """Every photo's deadline runs on a virtual clock."""
+    virtual = _VirtualClock()
+    monkeypatch.setattr(transforms, "Deadline", functools.partial(Deadline, clock=virtual))
+    return virtual
+
+
 @pytest.mark.parametrize(("limit", "reason"), [(0.2, "timeout"), (30, OK)])
-def test_photo_over_the_configured_time_limit_is_rejected_as_timeout(tmp_path, limit, reason):
+def test_photo_over_the_configured_time_limit_is_rejected_as_timeout(
+    tmp_path, clock, limit, reason
+):
     hostile = build_file("good.png")
     (tmp_path / "good.png").write_bytes(hostile.data)
     cfg = load_ingest_config(overrides={"image.max_seconds_per_photo": limit})
-    slow = _prepare_with(_SlowDetector(hostile, seconds=0.4, slow_calls=2))
+    slow = _prepare_with(_SlowDetector(hostile, seconds=0.4, slow_calls=2, clock=clock))
     got, output = _outcome(run_photo_steps(_row("good.png", None), tmp_path, cfg, slow))
     assert got == reason, output
     if reason == "timeout":
         assert "locating the face" in output["detail"] and output["sha256"]
 
 
-def test_building_the_detector_does_not_count_against_the_first_photo(tmp_path):
+def test_building_the_detector_does_not_count_against_the_first_photo(tmp_path, clock):
     hostile = build_file("good.png")
     (tmp_path / "good.png").write_bytes(hostile.data)
     cfg = load_ingest_config(overrides={"image.max_seconds_per_photo": 0.3})
-    slow_to_load = _SlowDetector(hostile, seconds=0.5, slow_calls=1)
+    slow_to_load = _SlowDetector(hostile, seconds=0.5, slow_calls=1, clock=clock)
     outputs = run_photo_steps(_row("good.png", None), tmp_path, cfg, _prepare_with(slow_to_load))
     assert _outcome(outputs)[0] == OK and slow_to_load.calls == 2
+    assert clock.now == 0.5  # the warm-up took its time, before the photo's clock started
 
 
 def test_time_limit_comes_from_the_ingest_config():
