@@ -107,7 +107,13 @@ def test_the_outcome_of_a_hostile_file_is_the_same_on_every_run(name, tmp_path):
 
 @pytest.mark.parametrize(
     ("fmt", "options"),
-    [("GIF", {"duration": 50}), ("TIFF", {}), ("PNG", {}), ("WEBP", {"lossless": True})],
+    [
+        ("GIF", {"duration": 50}),
+        ("TIFF", {}),
+        ("PNG", {}),
+        ("WEBP", {"lossless": True}),
+        ("MPO", {}),  # a camera's multi-picture JPEG; its frames' grey levels survive exactly
+    ],
 )
 def test_multi_frame_files_give_their_first_frame(fmt, options):
     data = save_frames(solid_frames((10, 120, 240)), fmt, **options)
