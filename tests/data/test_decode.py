@@ -1,4 +1,5 @@
 import io
+import struct
 
 import numpy as np
 import pytest
@@ -27,8 +28,9 @@ def _reason(data):
     return info.value.reason
 
 
-def test_rgb_png_decodes_losslessly():
-    assert np.array_equal(_decode(_encode(Image.fromarray(PIXELS), "PNG")), PIXELS)
+@pytest.mark.parametrize("fmt", ["PNG", "BMP"])
+def test_rgb_png_and_bmp_decode_losslessly(fmt):
+    assert np.array_equal(_decode(_encode(Image.fromarray(PIXELS), fmt)), PIXELS)
 
 
 @pytest.mark.parametrize("mode", ["L", "P", "CMYK", "RGBA", "LA", "I;16", "1"])
@@ -68,6 +70,22 @@ def test_truncated_jpeg_is_rejected():
 
 def test_text_saved_as_jpg_is_not_an_image():
     assert _reason(b"this is not a photo\n" * 10) == "not_an_image"
+
+
+def _psd(pixels):
+    """A minimal Photoshop file: RGB, 8 bits, no resources or layers, raw planar pixels."""
+    height, width, channels = pixels.shape
+    header = b"8BPS" + struct.pack(">H6xHIIHH", 1, channels, height, width, 8, 3)
+    empty_sections = struct.pack(">III", 0, 0, 0)  # colour mode data, resources, layers
+    raw = struct.pack(">H", 0)
+    return header + empty_sections + raw + pixels.transpose(2, 0, 1).tobytes()
+
+
+@pytest.mark.parametrize("fmt", ["PSD", "ICO", "TGA"])
+def test_formats_pillow_reads_but_photos_do_not_use_are_not_images(fmt):
+    data = _psd(PIXELS) if fmt == "PSD" else _encode(Image.fromarray(PIXELS), fmt)
+    assert Image.open(io.BytesIO(data)).format == fmt  # a valid file Pillow would decode
+    assert _reason(data) == "not_an_image"
 
 
 def test_decompression_bomb_is_rejected_from_its_header():

@@ -1,5 +1,6 @@
 """End-to-end runs of the ingest job on the embedded sample data and a corpus of bad input."""
 
+import collections
 import io
 import json
 import os
@@ -161,11 +162,15 @@ def test_attribution_lists_every_accepted_photo_that_requires_it(research):
     assert "CC-BY-2.0" in text
 
 
-def test_report_counts_reasons_from_the_job(research):
+def test_report_counts_are_those_of_the_lineage_rows(research):
     out, report = research
     with open(os.path.join(out, "ingest_report.json"), encoding="utf-8") as handle:
         saved = json.load(handle)
-    assert saved["by_reason"] == report["by_reason"]
+    rows = _lineage(out)
+    for counts in (saved, report):
+        assert counts["by_decision"] == collections.Counter(r["decision"] for r in rows)
+        assert counts["by_reason"] == collections.Counter(r["reason"] for r in rows)
+        assert counts["by_class"] == collections.Counter(r["class"] or "none" for r in rows)
     assert saved["runner"] and saved["elapsed_seconds"] > 0
     assert saved["made_with"]["use"] == "research"
 

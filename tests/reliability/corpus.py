@@ -99,7 +99,7 @@ def solid_frames(colours: tuple[int, ...], size: int = 96) -> list[Image.Image]:
 
 
 def save_frames(frames: list[Image.Image], fmt: str, **options) -> bytes:
-    """Saves a multi-frame file (GIF, TIFF, PNG = APNG, WEBP)."""
+    """Saves a multi-frame file (GIF, TIFF, PNG = APNG, WEBP, MPO)."""
     return _encode(frames[0], fmt, save_all=True, append_images=frames[1:], **options)
 
 

@@ -18,8 +18,10 @@ from idphoto.data.ingest_config import default_path, load_ingest_config
 from idphoto.data.photo import Deadline, SourceFile, prepare_photo
 from idphoto.data.transforms import REJECTED, JudgeLicenceFn, PreparePhotoFn
 from idphoto.errors import PhotoRejected
+from idphoto.faces.align import eye_distance
 from idphoto.faces.detect import DetectedFace
 from idphoto.licences import load_policy
+from idphoto.sample_data.portraits import draw_portrait
 from tests.reliability.corpus import (
     EPS,
     OK,
@@ -108,7 +110,13 @@ def test_the_outcome_of_a_hostile_file_is_the_same_on_every_run(name, tmp_path):
 
 @pytest.mark.parametrize(
     ("fmt", "options"),
-    [("GIF", {"duration": 50}), ("TIFF", {}), ("PNG", {}), ("WEBP", {"lossless": True})],
+    [
+        ("GIF", {"duration": 50}),
+        ("TIFF", {}),
+        ("PNG", {}),
+        ("WEBP", {"lossless": True}),
+        ("MPO", {}),  # a camera's multi-picture JPEG; its frames' grey levels survive exactly
+    ],
 )
 def test_multi_frame_files_give_their_first_frame(fmt, options):
     data = save_frames(solid_frames((10, 120, 240)), fmt, **options)
@@ -161,6 +169,22 @@ def test_decompression_bomb_is_refused_from_its_header_without_decoding_a_pixel(
         decode_photo(png_claiming(100_000, 100_000), max_pixels=40_000_000, min_side=64)
     assert info.value.reason == "decompression_bomb"
     assert "100000x100000" in info.value.detail
+
+
+def test_a_small_face_in_a_large_frame_is_face_too_small_under_the_configured_minimum(tmp_path):
+    portrait = draw_portrait(np.random.default_rng(5))  # 256 px, eyes about 40 px apart
+    face = Image.fromarray(portrait.image).resize((64, 64), Image.Resampling.LANCZOS)
+    frame = Image.new("RGB", (256, 256), (212, 213, 212))
+    frame.paste(face, (96, 80))
+    landmarks = portrait.landmarks / 4 + [96, 80]
+    distance = eye_distance(landmarks)
+    assert distance < CFG.faces.min_eye_distance
+    frame.save(tmp_path / "far.png")
+    row = _row("far.png", landmarks.tolist())
+    reason, output = _outcome(run_photo_steps(row, tmp_path))
+    assert reason == "face_too_small" and output["detail"] == f"eyes {distance:.1f} px apart"
+    lenient = load_ingest_config(overrides={"faces.min_eye_distance": distance - 1})
+    assert _outcome(run_photo_steps(row, tmp_path, lenient))[0] == OK
 
 
 def test_postscript_is_not_an_image_and_ghostscript_never_runs(monkeypatch, tmp_path):
