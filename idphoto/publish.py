@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import uuid
 
 from apache_beam.io.filesystems import FileSystems
@@ -19,6 +20,10 @@ from apache_beam.io.filesystems import FileSystems
 from idphoto.errors import UserError
 
 _STAGING_MARK = ".partial-"
+# Fault injection for the reliability tests: with this variable set to a fail point's name, the
+# process kills itself there, as a power cut or `kill -9` would (see `_fail_point`).
+FAIL_POINT_ENV = "IDPHOTO_FAIL_POINT"
+BEFORE_RENAME = "publish.before_rename"
 
 
 def is_remote(path: str) -> bool:
@@ -87,6 +92,7 @@ def publish(staging: str, out: str, last: str | None = None) -> None:
     if os.path.lexists(out):
         retired = f"{out}{_STAGING_MARK}old-{uuid.uuid4().hex[:8]}"
         os.rename(out, retired)
+    _fail_point(BEFORE_RENAME)
     os.rename(staging, out)
     if retired:
         shutil.rmtree(retired, ignore_errors=True)
@@ -111,6 +117,13 @@ def _publish_file_by_file(staging: str, out: str, last: str | None) -> None:
         name = FileSystems.split(source)[1]
         FileSystems.rename([source], [FileSystems.join(out, name)])
     discard(staging)
+
+
+def _fail_point(name: str) -> None:
+    # A moment no outside observer can catch (microseconds between two renames), so the tests
+    # ask the process to die there itself.
+    if os.environ.get(FAIL_POINT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def _remote_exists(path: str) -> bool:

@@ -51,7 +51,7 @@ class Tally:
         )  # fmt: skip
 
 
-def _ingest_command(manifest: str, out: str, use: str) -> list[str]:
+def ingest_command(manifest: str, out: str, use: str) -> list[str]:
     return [sys.executable, "-m", "idphoto", "ingest", "--manifest", manifest, "--out", out,
             "--use", use, "--direct_num_workers=2"]  # fmt: skip
 
@@ -74,6 +74,46 @@ def _kill_after(command: list[str], seconds: float, env: dict | None = None) -> 
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
         return True
+
+
+def kill_when(command: list[str], ready, env: dict | None = None, timeout: float = 600) -> bool:
+    """Starts `command` in its own process group and kills the group with SIGKILL as soon as
+    `ready()` is true (polled every 10 ms); returns whether it was killed there, False when the
+    command ended first (by itself, or by a fail point: see `idphoto.publish`)."""
+    process = subprocess.Popen(
+        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env=env,
+    )  # fmt: skip
+    deadline = time.monotonic() + timeout
+    while process.poll() is None and time.monotonic() < deadline:
+        if ready():
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return True
+        time.sleep(0.01)
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGKILL)
+        raise TimeoutError(f"{command[:4]} neither reached its kill point nor ended")
+    return False
+
+
+def staging_folders(out: str) -> list[str]:
+    """The staging folders (`<out>.partial-*`) beside `out`."""
+    parent, name = os.path.split(os.path.abspath(out))
+    if not os.path.isdir(parent):
+        return []
+    return [os.path.join(parent, n) for n in os.listdir(parent) if n.startswith(name + ".partial-")]
+
+
+def shards_written(out: str) -> bool:
+    """Whether any TFRecord shard exists in a staging folder: a final one, or a temporary one
+    in Beam's `beam-temp-<prefix>.tfrecord-<uuid>/` folder."""
+    return any(
+        "tfrecord" in os.path.join(path, name)
+        for folder in staging_folders(out)
+        for path, _, names in os.walk(folder)
+        for name in names
+    )
 
 
 def lineage_rows(out: str) -> dict[str, tuple]:
@@ -114,25 +154,34 @@ def ingest_round(
 ) -> None:
     """Kills one ingest at `kill_at` seconds, checks the output, reruns and compares lineage."""
     out = os.path.join(workdir, f"out-{tally.faults}")
-    tally.faults += _kill_after(_ingest_command(manifest, out, use), kill_at)
+    tally.faults += _kill_after(ingest_command(manifest, out, use), kill_at)
+    check_and_rerun(manifest, out, reference, use, f"at {kill_at:.1f}s", tally)
+
+
+def check_and_rerun(
+    manifest: str, out: str, reference: dict[str, tuple], use: str, when: str, tally: Tally
+) -> str:
+    """After a kill: checks that `out` is absent or complete, reruns the ingest and compares its
+    lineage with `reference`; returns the state found after the kill."""
     state = output_state(out, len(reference))
     if state == "partial":
         tally.partial_outputs += 1
-        tally.problems.append(f"ingest killed at {kill_at:.1f}s left a partial {out}")
-    command = _ingest_command(manifest, out, use) + (["--overwrite"] if state == "complete" else [])
+        tally.problems.append(f"ingest killed {when} left a partial {out}")
+    command = ingest_command(manifest, out, use) + (["--overwrite"] if state == "complete" else [])
     done = _run(command)
     tally.runs += 1
     if done.returncode != 0:
         tally.crashes += 1
-        tally.problems.append(f"rerun after a kill at {kill_at:.1f}s failed: {done.stderr[-500:]}")
-        return
+        tally.problems.append(f"rerun after a kill {when} failed: {done.stderr[-500:]}")
+        return state
     rows = lineage_rows(out)
     tally.rows_checked += len(reference)
     lost = [i for i in reference if rows.get(i) != reference[i]]
     tally.rows_lost += len(lost) + len(set(rows) - set(reference))
     if lost:
-        tally.problems.append(f"rerun after a kill at {kill_at:.1f}s differs on {lost[:3]}")
+        tally.problems.append(f"rerun after a kill {when} differs on {lost[:3]}")
     tally.licence_leaks += _leaks(out, use)
+    return state
 
 
 def train_round(data: str, workdir: str, kill_at: float, index: int, tally: Tally) -> None:
@@ -179,7 +228,7 @@ def run_loop(seeds: int, kills: int, train_kills: int, n: int, workdir: str) -> 
     manifest = write_sample_dataset(os.path.join(workdir, "sample"), n=n, seed=0)
     started = time.monotonic()
     reference_out = os.path.join(workdir, "reference")
-    done = _run(_ingest_command(manifest, reference_out, use))
+    done = _run(ingest_command(manifest, reference_out, use))
     if done.returncode != 0:
         raise RuntimeError(f"the uninterrupted ingest failed: {done.stderr[-1000:]}")
     duration = time.monotonic() - started
