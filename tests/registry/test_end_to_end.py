@@ -61,6 +61,19 @@ def _ids(data, **where):
     return [r["id"] for r in rows if all(r[k] == v for k, v in where.items())]
 
 
+def _versions(client):
+    return client.search_model_versions(f"name='{MODEL}'")
+
+
+def _registry(client):
+    """The model's versions and where its aliases point (empty before the first promotion)."""
+    try:
+        aliases = client.get_registered_model(MODEL).aliases
+    except MlflowException:
+        aliases = {}
+    return sorted((v.version, v.run_id) for v in _versions(client)), dict(aliases)
+
+
 def test_training_logs_the_lineage_as_an_mlflow_dataset_with_a_licence_summary(runs, tracking):
     client = MlflowClient()
     research = client.get_run(runs["research"])
@@ -78,14 +91,15 @@ def test_training_logs_the_lineage_as_an_mlflow_dataset_with_a_licence_summary(r
 def test_research_model_is_refused_for_commercial_use_and_the_registry_is_unchanged(
     runs, tracking, capsys
 ):
+    client = MlflowClient()
+    before = _registry(client)
     code = main(["promote", "--run", runs["research"], "--use", "commercial", *LENIENT])
     out = capsys.readouterr().out
     assert code == 1
     assert "licence    failed" in out and "non_commercial" in out
     assert "refused (licence)" in out
-    client = MlflowClient()
-    with pytest.raises(MlflowException):
-        client.get_model_version_by_alias(MODEL, "champion")
+    assert _registry(client) == before  # no version created, no alias moved
+    assert not [v for v in _versions(client) if v.run_id == runs["research"]]
     tags = client.get_run(runs["research"]).data.tags
     assert tags["idphoto.gate.commercial.licence"] == "failed"
     assert tags["idphoto.gate.commercial.near_copy"] == "passed"
@@ -136,13 +150,19 @@ def test_clean_model_is_promoted_then_generates_labelled_photos_and_is_traced(
     assert rejected and rejected[0]["runs"] == []  # the commercial dataset lists it, rejected
 
 
-def test_racing_promotions_end_with_the_better_model_holding_the_alias(runs, tracking):
+def test_racing_promotions_end_with_the_better_model_holding_the_alias(runs, tracking, tmp_path):
+    client = MlflowClient()
+    swd = {run_id: client.get_run(run_id).data.metrics["swd"] for run_id in runs.values()}
+    better, worse = sorted(runs.values(), key=swd.get)
+    assert swd[better] < swd[worse]
+    hook = str(Path(__file__).with_name("race_hook.py"))  # forces the two promotions to overlap
     racing = [
         subprocess.Popen(
             [
                 sys.executable,
-                "-m",
-                "idphoto",
+                hook,
+                str(tmp_path),
+                role,
                 "promote",
                 "--run",
                 run_id,
@@ -158,14 +178,12 @@ def test_racing_promotions_end_with_the_better_model_holding_the_alias(runs, tra
             stderr=subprocess.PIPE,
             text=True,
         )  # fmt: skip
-        for run_id in (runs["research"], runs["commercial"])
+        for role, run_id in (("worse", worse), ("better", better))
     ]
     outputs = [process.communicate(timeout=600) for process in racing]
     assert all(p.returncode in (0, 1) for p in racing), [err[-2000:] for _, err in outputs]
-    client = MlflowClient()
-    swd = {run_id: client.get_run(run_id).data.metrics["swd"] for run_id in runs.values()}
-    holder = client.get_model_version_by_alias(MODEL, "race")
-    assert holder.run_id == min(swd, key=swd.get)
+    assert (tmp_path / "read-worse").exists() and (tmp_path / "read-better").exists()
+    assert client.get_model_version_by_alias(MODEL, "race").run_id == better
     for run_id in runs.values():  # both were judged on every gate
         tags = client.get_run(run_id).data.tags
         assert tags["idphoto.gate.research.licence"] == "passed"
