@@ -128,30 +128,42 @@ def test_a_run_logs_params_metrics_grids_and_a_model_with_a_signature(
     assert "accepted photos of" in description and "swd " in description
 
 
+def _interruptible(data, run_dir, steps, checkpoint_every):
+    """Flags of a quick run with checkpoints but no evaluation, to be stopped on its way."""
+    return ["--data", data, "--config", SEED, "--out", run_dir, "--steps", str(steps), *QUICK,
+            "--set", f"schedule.checkpoint_every={checkpoint_every}",
+            "--set", "schedule.eval_every=1000", "--set", "schedule.sample_every=1000"]  # fmt: skip
+
+
+def _names_latest(state_file, checkpoint):
+    try:
+        with open(state_file) as handle:
+            return f'model_checkpoint_path: "{checkpoint}"' in handle.read()
+    except FileNotFoundError:
+        return False
+
+
+def _start_training(args, output):
+    return subprocess.Popen(
+        [sys.executable, "-m", "idphoto", "train", *args], stdout=output, stderr=output, text=True
+    )
+
+
 def test_killed_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(
     ingested_research, tracking, tmp_path
 ):
     run_dir = str(tmp_path / "run")
-    args = ["--data", ingested_research, "--config", SEED, "--out", run_dir, "--steps", "400",
-            *QUICK, "--set", "schedule.checkpoint_every=10", "--set", "schedule.eval_every=1000",
-            "--set", "schedule.sample_every=1000"]  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, "-m", "idphoto", "train", *args],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=dict(os.environ),
-    )
-    deadline = time.monotonic() + 300
-    checkpoint = os.path.join(run_dir, "checkpoints", "ckpt-20.index")
-    while not os.path.exists(checkpoint) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    args = _interruptible(ingested_research, run_dir, steps=60, checkpoint_every=10)
+    process = _start_training(args, subprocess.DEVNULL)
+    # Killed on progress, not on a clock: once the checkpoint manager names ckpt-20 its latest
+    # (ckpt-20.index alone is written before the checkpoint is complete).
+    state = os.path.join(run_dir, "checkpoints", "checkpoint")
+    while process.poll() is None and not _names_latest(state, "ckpt-20"):
+        time.sleep(0.01)
     os.kill(process.pid, signal.SIGKILL)
-    process.wait()
-    assert os.path.exists(checkpoint)
+    assert process.wait() == -signal.SIGKILL, "the run ended before its kill point"
     first_run_id = _run_record(run_dir)
-    resumed = _train(
-        args[: args.index("--steps")] + ["--steps", "60"] + args[args.index("--steps") + 2 :]
-    )
+    resumed = _train(args)  # the same command
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert "(resumed)" in resumed.stdout
     assert _run_record(run_dir) == first_run_id
@@ -161,12 +173,41 @@ def test_killed_run_resumes_from_its_checkpoint_in_the_same_mlflow_run(
         [experiment], filter_string=f"tags.`idphoto.run_dir` = '{os.path.abspath(run_dir)}'"
     )
     assert [r.info.run_id for r in same_folder] == [first_run_id]  # no second run
+    # Every logged point, before the kill and after it, is in the one history; points the killed
+    # process logged after its last checkpoint are logged again on resume.
     steps = [m.step for m in client.get_metric_history(first_run_id, "d_loss")]
-    assert steps[-1] == 60 and min(steps) <= 20  # history before the kill is kept
+    assert set(steps) == set(range(2, 61, 2))
     first_logged_after_resume = [
         line for line in resumed.stdout.splitlines() if line.startswith("step ")
     ][0]
     assert int(first_logged_after_resume.split()[1].split("/")[0]) > 20  # continued, not restarted
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_checkpoints_the_step_it_lands_on_and_a_rerun_continues_from_it(
+    signum, ingested_research, tracking, tmp_path
+):
+    run_dir = str(tmp_path / "run")
+    args = _interruptible(ingested_research, run_dir, steps=400, checkpoint_every=1000)
+    process = _start_training(args, subprocess.PIPE)
+    for line in process.stdout:  # the signal lands once training has visibly started
+        if line.startswith("step 4/"):
+            break
+    process.send_signal(signum)
+    out, err = process.communicate(timeout=300)
+    assert process.returncode == 1, err[-3000:]
+    assert f"signal {int(signum)}: checkpointing and stopping after this step" in err
+    saved = [n for n in os.listdir(os.path.join(run_dir, "checkpoints")) if n.endswith(".index")]
+    (stopped_at,) = [int(n.removeprefix("ckpt-").removesuffix(".index")) for n in saved]
+    assert 4 <= stopped_at < 400  # no periodic checkpoint before 1000: this one is the signal's
+    assert f"stopped at step {stopped_at}; run the same command again to resume" in out
+    resumed = _train([*args[: args.index("--steps")], "--steps", str(stopped_at + 4),
+                      *args[args.index("--steps") + 2 :]])  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "(resumed)" in resumed.stdout and f"done: step {stopped_at + 4}" in resumed.stdout
+    ran = [int(line.split()[1].split("/")[0]) for line in resumed.stdout.splitlines()
+           if line.startswith("step ")]  # fmt: skip
+    assert ran and min(ran) > stopped_at  # continued from the signal's checkpoint
 
 
 def test_fixed_seed_with_op_determinism_gives_identical_losses(ingested_research, tmp_path):
@@ -246,6 +287,12 @@ def test_two_worker_processes_with_tf_config_complete_a_run(ingested_research, t
     assert resolved["derived"]["replicas"] == 2
     assert os.path.exists(os.path.join(run_dir, "checkpoints", "ckpt-3.index"))
     assert os.path.exists(os.path.join(run_dir, "generator.keras"))
+    # Only the chief logs: one MLflow run, whose every metric point was logged once.
+    client = MlflowClient(f"sqlite:///{tmp_path}/multi.db")
+    runs = [r for e in client.search_experiments() for r in client.search_runs([e.experiment_id])]
+    assert len(runs) == 1 and runs[0].info.run_id == _run_record(run_dir)
+    history = [m.step for m in client.get_metric_history(runs[0].info.run_id, "d_loss")]
+    assert sorted(history) == [2, 3]  # log_every=2 and the last step, once each, not per worker
 
 
 def test_stop_at_gates_ends_the_run_at_the_first_passing_evaluation(
