@@ -391,3 +391,34 @@ def test_two_ingests_of_the_same_manifest_have_the_same_content_digest(tmp_path,
         )  # fmt: skip
         digests.append(report["content_sha256"])
     assert digests[0] == digests[1]
+
+
+def test_an_opt_out_list_rejects_rows_by_id_source_url_and_sha256_end_to_end(
+    tmp_path, sample, research
+):
+    out_research, _ = research
+    accepted = sorted(r["id"] for r in _lineage(out_research) if r["decision"] == "accepted")
+    rows = {r["id"]: r for r in _csv_rows(sample)}
+    by_id, by_url, by_sha = [i for i in accepted if rows[i]["source_url"]][:3]
+    before = {r["id"]: r for r in _lineage(out_research)}
+    url, sha = rows[by_url]["source_url"], before[by_sha]["sha256"]
+    opt_out = tmp_path / "opt-out.txt"
+    opt_out.write_text(f"{by_id}\n{url}\n{sha}\n")
+    out = tmp_path / "opted"
+    report = ingest.run(
+        ["--manifest", sample, "--out", str(out), "--use", "research", "--exclude", str(opt_out)]
+        + IN_MEMORY
+    )
+    # Every row the list names: an id or URL before its licence is judged, a sha256 once the
+    # photo is read, so an exact copy of an opted-out file is opted out with it.
+    named = {by_id} | {i for i in rows if rows[i]["source_url"] == url}
+    named |= {i for i, r in before.items() if r["sha256"] == sha}
+    assert len(named) >= 3
+    lineage = {r["id"]: r for r in _lineage(str(out))}
+    assert {i for i, r in lineage.items() if r["reason"] == "opted_out"} == named
+    assert all(lineage[i]["decision"] == "rejected" for i in named)
+    kept = [i for i in accepted if i not in named]
+    assert all(lineage[i]["decision"] == "accepted" for i in kept)  # nobody else is touched
+    assert report["by_reason"]["opted_out"] == len(named)
+    # The job writes no CSV: formula text in a manifest never reaches a spreadsheet file.
+    assert not [p for p in out.rglob("*") if p.suffix.lower() in (".csv", ".tsv")]
