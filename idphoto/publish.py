@@ -15,8 +15,6 @@ import shutil
 import signal
 import uuid
 
-from apache_beam.io.filesystems import FileSystems
-
 from idphoto.errors import UserError
 
 _STAGING_MARK = ".partial-"
@@ -102,20 +100,20 @@ def discard(staging: str) -> None:
     """Removes a staging folder after a failed run."""
     if is_remote(staging):
         if _remote_exists(staging):
-            FileSystems.delete([staging + "/"])
+            _filesystems().delete([staging + "/"])
     else:
         shutil.rmtree(staging, ignore_errors=True)
 
 
 def _publish_file_by_file(staging: str, out: str, last: str | None) -> None:
     if _remote_exists(out):
-        FileSystems.delete([out + "/"])
-    sources = sorted(m.path for m in FileSystems.match([staging + "/*"])[0].metadata_list)
+        _filesystems().delete([out + "/"])
+    sources = sorted(m.path for m in _filesystems().match([staging + "/*"])[0].metadata_list)
     # The completion file goes last, so a reader never sees a loadable but partial folder.
-    sources.sort(key=lambda path: FileSystems.split(path)[1] == last)
+    sources.sort(key=lambda path: _filesystems().split(path)[1] == last)
     for source in sources:
-        name = FileSystems.split(source)[1]
-        FileSystems.rename([source], [FileSystems.join(out, name)])
+        name = _filesystems().split(source)[1]
+        _filesystems().rename([source], [_filesystems().join(out, name)])
     discard(staging)
 
 
@@ -127,7 +125,7 @@ def _fail_point(name: str) -> None:
 
 
 def _remote_exists(path: str) -> bool:
-    return bool(FileSystems.match([path + "/*"])[0].metadata_list)
+    return bool(_filesystems().match([path + "/*"])[0].metadata_list)
 
 
 def _remove_stale_staging(parent: str, name: str) -> None:
@@ -138,3 +136,11 @@ def _remove_stale_staging(parent: str, name: str) -> None:
         path = os.path.join(parent, sibling)
         if stale.fullmatch(sibling) and os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)
+
+
+def _filesystems():
+    # Beam's file systems are loaded only for remote paths: importing Beam costs seconds and
+    # logs start-up warnings, which `sample-data` and `generate` (local folders) need neither of.
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems
