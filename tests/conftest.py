@@ -24,11 +24,31 @@ _THROWAWAY_TRACKING = f"sqlite:///{tempfile.mkdtemp(prefix='idphoto-tests-')}/ml
 os.environ["MLFLOW_TRACKING_URI"] = _THROWAWAY_TRACKING
 
 
+# What MLflow writes in the working directory when a test forgets to choose where: the user's
+# store and artifacts live there too (the Makefile's `mlflow.db` and `mlartifacts/`).
+_REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_TRACKING_LEFTOVERS = ("mlruns", "mlartifacts", "mlflow.db")
+
+
 @pytest.fixture(autouse=True)
 def _throwaway_tracking_store():
-    """Every test starts on the throwaway store: `mlflow.set_tracking_uri(None)` deletes the
-    environment variable, after which MLflow would write to ./mlruns."""
+    """Every test starts on the throwaway store (`mlflow.set_tracking_uri(None)` deletes the
+    environment variable, after which MLflow would write to ./mlruns), and fails if it left
+    tracking files in the repository or the working directory, or changed the user's."""
     os.environ["MLFLOW_TRACKING_URI"] = _THROWAWAY_TRACKING
+    watched = {os.path.join(folder, name) for folder in (_REPOSITORY, os.getcwd())
+               for name in _TRACKING_LEFTOVERS}  # fmt: skip
+    before = {path: _modified(path) for path in watched}
+    yield
+    changed = sorted(path for path in watched if _modified(path) != before[path])
+    assert not changed, f"the test wrote tracking files outside its temp folders: {changed}"
+
+
+def _modified(path: str) -> float | None:
+    try:
+        return os.stat(path).st_mtime_ns
+    except FileNotFoundError:
+        return None
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,8 @@ def test_a_model_with_a_lambda_layer_is_refused_by_safe_mode_in_one_line(tmp_pat
     try:
         latent = keras.Input((4,))
         image = keras.layers.Reshape((2, 2, 1))(keras.layers.Lambda(lambda z: z * 2.0)(latent))
-        with mlflow.start_run() as run:
+        experiment = mlflow.create_experiment("safe-loading", (tmp_path / "artifacts").as_uri())
+        with mlflow.start_run(experiment_id=experiment) as run:
             mlflow.keras.log_model(keras.Model(latent, image), name="generator")
         ref = resolve_model(f"runs:/{run.info.run_id}/generator")
         with pytest.raises(UserError) as refused:
