@@ -13,7 +13,7 @@ MANIFEST ?= $(DATA)/sample/manifest.csv
 USE ?= $(shell sed -n 's/^default_use: *\([a-z_-]*\).*/\1/p' configs/licence_policy.yaml)
 INGESTED ?= $(DATA)/ingested-$(USE)
 BEAM_ARGS ?=
-# The default generator (bench/quality_bench.py's DEFAULT_CONFIG names the same file).
+# The default generator (DEFAULT_TRAIN_CONFIG in idphoto/training/config.py names the same one).
 TRAIN_CONFIG ?= configs/train/fastgan64.yaml
 # Empty: the config's own schedule; `make train STEPS=500` trains 500 steps.
 STEPS ?=
@@ -31,7 +31,7 @@ UI_PORT ?= 5000
 # Every command reads MLFLOW_TRACKING_URI; the default is the project's SQLite store.
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: browser setup sample-data ingest train promote generate ui demo test reliability lint format bench clean
+.PHONY: browser setup sample-data ingest train promote generate ui demo test reliability lint format bench wheel prism clean
 
 setup: $(VENV)/.installed
 
@@ -49,8 +49,34 @@ sample-data: setup
 
 SAMPLE_IF_DEFAULT := $(if $(filter $(DATA)/sample/manifest.csv,$(MANIFEST)),$(DATA)/sample/manifest.csv)
 
-ingest: setup $(SAMPLE_IF_DEFAULT)
-	$(IDPHOTO) ingest --manifest $(MANIFEST) --out $(INGESTED) --use $(USE) --overwrite $(BEAM_ARGS)
+# Where the ingest job runs: `direct` (Beam's DirectRunner, every core of this machine) or
+# `prism` (Beam's portable runner, built here from the Beam Go SDK, with the Python work in a
+# pool of SDK worker processes on WORKER_POOL_PORT).
+RUNNER ?= direct
+WORKER_POOL_PORT ?= 50000
+BEAM_VERSION := $(shell sed -n 's/^apache-beam==//p' constraints.txt)
+PRISM := build/bin/prism-$(BEAM_VERSION)
+RUNNER_NEEDS_direct :=
+RUNNER_LAUNCH_direct :=
+RUNNER_ARGS_direct :=
+RUNNER_NEEDS_prism := $(PRISM)
+RUNNER_LAUNCH_prism = $(BIN)/python -m pipelines.worker_pool --port $(WORKER_POOL_PORT) --
+RUNNER_ARGS_prism = --runner=PrismRunner --prism_location=$(CURDIR)/$(PRISM) \
+  --environment_type=EXTERNAL --environment_config=localhost:$(WORKER_POOL_PORT)
+$(if $(filter $(RUNNER),direct prism),,$(error RUNNER must be direct or prism, not $(RUNNER)))
+
+ingest: setup $(SAMPLE_IF_DEFAULT) $(RUNNER_NEEDS_$(RUNNER))
+	$(RUNNER_LAUNCH_$(RUNNER)) $(IDPHOTO) ingest --manifest $(MANIFEST) --out $(INGESTED) \
+	  --use $(USE) --overwrite $(RUNNER_ARGS_$(RUNNER)) $(BEAM_ARGS)
+
+# Prism at the Python SDK's Beam version, built with Go from the Beam Go SDK (the Go module
+# proxy and checksum database vouch for the sources); cached in build/bin.
+prism: $(PRISM)
+
+$(PRISM): constraints.txt
+	@command -v go >/dev/null || { echo "building Prism needs Go (1.22 or newer)"; exit 1; }
+	GOBIN=$(CURDIR)/build/gobin go install github.com/apache/beam/sdks/v2/go/cmd/prism@v$(BEAM_VERSION)
+	mkdir -p $(dir $@) && mv build/gobin/prism $@
 
 # Training needs an ingested dataset; it is built once if missing (`make ingest` rebuilds it).
 $(INGESTED)/dataset_info.json: | $(VENV)/.installed $(SAMPLE_IF_DEFAULT)
@@ -106,7 +132,7 @@ browser:
 	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: setup browser
+test: setup browser prism
 	$(BIN)/pytest
 
 # kill -9 of ingest and training at random points (seeds x kill points), reruns, and the figures.
@@ -128,6 +154,10 @@ format: setup
 BENCH_ARGS ?=
 bench: setup
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# The installable package (configs included) in dist/, for training machines and Beam workers.
+wheel: setup
+	$(BIN)/pip wheel --quiet --no-deps --no-build-isolation --wheel-dir dist .
 
 clean:
 	rm -rf $(DATA) runs generated

@@ -1,4 +1,14 @@
-from setuptools import setup
+from setuptools import find_packages, setup
 
-# Metadata lives in setup.cfg; this file lets Beam ship the package to workers (--setup_file).
-setup()
+# Metadata lives in setup.cfg. The packages are listed here because `configs/` ships inside the
+# package as `idphoto.configs`, so an installed wheel (a Beam worker, a training machine) has the
+# project's default policy, ingest, training, promotion and preset settings without a clone.
+# This file also lets Beam ship the package to remote workers (--setup_file).
+setup(
+    packages=[
+        *find_packages(include=["idphoto", "idphoto.*", "pipelines", "pipelines.*"]),
+        "idphoto.configs",
+    ],
+    package_dir={"idphoto.configs": "configs"},
+    package_data={"idphoto.configs": ["*.yaml", "*/*.yaml"]},
+)

@@ -22,10 +22,10 @@ from pathlib import Path
 from bench.process_tree import quiet_env, run_sampled
 from bench.results import REPORT, Measure, Record, Target, guarded
 from bench.workspace import Workspace
+from idphoto.training.config import DEFAULT_TRAIN_CONFIG
 
 STAGE = "quality"
-# The training config `make train` and `make demo` use (TRAIN_CONFIG in the Makefile).
-DEFAULT_CONFIG = "fastgan64"
+DEFAULT_CONFIG = DEFAULT_TRAIN_CONFIG
 BASELINES = ("seed_dcgan", "dcgan64")
 MARK_MINUTES = (5, 10, 20, 30)
 PASSES = Measure(

@@ -20,7 +20,10 @@ from idphoto.errors import UserError
 
 T = TypeVar("T")
 
+# A clone keeps the configs beside the package; an installed wheel ships them inside it as
+# `idphoto.configs` (see setup.py).
 _REPO_CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+_PACKAGED_CONFIGS = Path(__file__).resolve().parent / "configs"
 
 
 _EXPONENT_FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -70,13 +73,14 @@ def bounded(**bounds: float) -> Any:
 
 
 def config_dir() -> Path:
-    """Returns the folder holding the project's configs (`IDPHOTO_CONFIG_DIR` overrides it)."""
+    """Returns the folder holding the project's configs: `IDPHOTO_CONFIG_DIR` when set, else the
+    installed package's `idphoto/configs`, else the clone's `configs/`."""
     override = os.environ.get("IDPHOTO_CONFIG_DIR")
     if override:
         return Path(override)
-    if _REPO_CONFIGS.is_dir():
-        return _REPO_CONFIGS
-    return Path.cwd() / "configs"
+    if _PACKAGED_CONFIGS.is_dir():
+        return _PACKAGED_CONFIGS
+    return _REPO_CONFIGS
 
 
 def read_yaml(path: str | os.PathLike) -> dict[str, Any]:

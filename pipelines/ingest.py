@@ -117,10 +117,7 @@ def run_job(
             ),
             "rows_in": rows_in,
             "rows_out": summary["rows"],
-            "by_decision": outputs.counters_by_prefix(counters, "decision")
-            or summary["by_decision"],
-            "by_reason": outputs.counters_by_prefix(counters, "reason") or summary["by_reason"],
-            "by_class": outputs.counters_by_prefix(counters, "class") or summary["by_class"],
+            **_counts(counters, summary),
             "splits": splits,
             "content_sha256": content,
             "runner": options.get_all_options()["runner"] or "DirectRunner",
@@ -162,6 +159,11 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
             "--direct_running_mode=multi_processing",
             f"--direct_num_workers={os.cpu_count() or 1}",
         ]
+    if PipelineOptions(args).get_all_options()["runner"] in ("PrismRunner", "prism"):
+        # Beam keeps one Prism job server per process, made with the options of the first job
+        # that asked for one; the DirectRunner asks too (it tries Prism before its own runner),
+        # so a later Prism job in the same process would lose its --prism_location.
+        args.append("--experiments=disable_prism_server_singleton")
     if not any(a.startswith("--default_sdk_harness_log_level") for a in args):
         # Workers log every INFO line of the SDK harness by default; keep our progress lines only.
         args += [
@@ -277,6 +279,19 @@ def _counters(result) -> dict[str, int]:
         value = counter.committed if counter.committed is not None else counter.attempted
         totals[counter.key.metric.name] = totals.get(counter.key.metric.name, 0) + (value or 0)
     return totals
+
+
+def _counts(counters: dict[str, int], summary: dict) -> dict:
+    """The report's counts by decision, reason and class: from the runner's metrics when it
+    reports them (`counted_from` says which), else from the lineage the job wrote."""
+    from_metrics = {
+        f"by_{name}": outputs.counters_by_prefix(counters, name)
+        for name in ("decision", "reason", "class")
+    }
+    if all(from_metrics.values()):
+        return {**from_metrics, "counted_from": "runner metrics"}
+    lineage_counts = {key: summary[key] for key in from_metrics}
+    return {**lineage_counts, "counted_from": "lineage (the runner reported no metrics)"}
 
 
 def _options_for_report(options: PipelineOptions) -> dict:

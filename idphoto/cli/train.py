@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from idphoto.cli.arguments import positive_int
+from idphoto.training.config import DEFAULT_TRAIN_CONFIG
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -21,7 +22,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--data", required=True, help="ingest output folder")
     parser.add_argument(
-        "--config", required=True, help="training config, e.g. configs/train/dcgan64.yaml"
+        "--config",
+        default=DEFAULT_TRAIN_CONFIG,
+        help="training config: a YAML file, or the name of one the project ships "
+        f"(dcgan64, fastgan64, ...; default {DEFAULT_TRAIN_CONFIG})",
     )
     parser.add_argument("--out", help="run folder (default runs/<run name>)")
     parser.add_argument(
@@ -52,11 +56,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from idphoto.config import parse_override
-    from idphoto.training.config import load_train_config
+    from idphoto.training.config import load_train_config, resolve_train_config
 
     overrides = dict(parse_override(item) for item in args.set)
     if args.steps is not None:
         overrides["schedule.steps"] = args.steps
+    args.config = str(resolve_train_config(args.config))
     cfg = load_train_config(args.config, overrides)
     stop_at = None
     if args.stop_at_gates is not None:

@@ -7,6 +7,7 @@ the resolved config is saved with every run and logged to MLflow as params.
 from __future__ import annotations
 
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -99,9 +100,32 @@ class TrainConfig:
     tracking: TrackingConfig
 
 
+# The config `idphoto train`, `make train` and `make demo` use when none is named: the one that
+# passes the default promotion gates on CPU (the quality benchmark measures when).
+DEFAULT_TRAIN_CONFIG = "fastgan64"
+
+
 def train_config_dir() -> Path:
     """Returns the folder of the project's training configs."""
     return config.config_dir() / "train"
+
+
+def resolve_train_config(name_or_path: str) -> Path:
+    """A config file given by path, or by the name of one the project ships (`fastgan64`).
+
+    Raises:
+        ConfigError: neither a file nor a shipped config's name; the message lists the names.
+    """
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    shipped = train_config_dir() / f"{name_or_path}.yaml"
+    if os.sep not in name_or_path and path.suffix == "" and shipped.is_file():
+        return shipped
+    names = ", ".join(sorted(p.stem for p in train_config_dir().glob("*.yaml")))
+    raise config.ConfigError(
+        f"training config {name_or_path} is neither a file nor a shipped config ({names})"
+    )
 
 
 def load_train_config(path: str | Path, overrides: dict[str, Any] | None = None) -> TrainConfig:
