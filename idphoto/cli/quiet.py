@@ -29,7 +29,8 @@ _NOISE = re.compile(
     rb"This TensorFlow binary is optimized|To enable the following instructions|"
     rb"rebuild TensorFlow with the appropriate compiler flags|"
     rb"apitools not found, and bigquery client libraries|Logging handler created\.|"
-    rb"No semi_persistent_directory found|Discarding unparseable args"
+    rb"No semi_persistent_directory found|Discarding unparseable args|"
+    rb"Really starting service at|Really destroying service at"
 )
 # How long the copying thread may take to drain lines still in the pipe when the block ends;
 # a worker process that outlives the block keeps the pipe open, so the wait must be bounded.
