@@ -35,7 +35,7 @@ export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: constraints.txt setup.cfg pyproject.toml
+$(VENV)/.installed: constraints.txt setup.cfg setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
