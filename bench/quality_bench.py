@@ -25,12 +25,11 @@ from bench.workspace import Workspace
 from idphoto.training.config import DEFAULT_TRAIN_CONFIG
 
 STAGE = "quality"
-DEFAULT_CONFIG = DEFAULT_TRAIN_CONFIG
 BASELINES = ("seed_dcgan", "dcgan64")
 MARK_MINUTES = (5, 10, 20, 30)
 PASSES = Measure(
     STAGE,
-    f"minutes of training until {DEFAULT_CONFIG} passes the default quality gates",
+    f"minutes of training until {DEFAULT_TRAIN_CONFIG} passes the default quality gates",
     "min",
     Target("value", "<=", 30.0, "min"),
 )
@@ -91,7 +90,7 @@ def _measure(workspace: Workspace) -> list[Record]:
     )
     passed_at = [
         p["minutes"]
-        for p in curves[DEFAULT_CONFIG]["points"]
+        for p in curves[DEFAULT_TRAIN_CONFIG]["points"]
         if p["swd"] <= gates.max_swd and p["id_compliance"] >= gates.min_id_compliance
     ]
     note = f"gates: swd <= {gates.max_swd:g}, id_compliance >= {gates.min_id_compliance:g}"

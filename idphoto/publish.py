@@ -106,14 +106,15 @@ def discard(staging: str) -> None:
 
 
 def _publish_file_by_file(staging: str, out: str, last: str | None) -> None:
+    filesystems = _filesystems()
     if _remote_exists(out):
-        _filesystems().delete([out + "/"])
-    sources = sorted(m.path for m in _filesystems().match([staging + "/*"])[0].metadata_list)
+        filesystems.delete([out + "/"])
+    sources = sorted(m.path for m in filesystems.match([staging + "/*"])[0].metadata_list)
     # The completion file goes last, so a reader never sees a loadable but partial folder.
-    sources.sort(key=lambda path: _filesystems().split(path)[1] == last)
+    sources.sort(key=lambda path: filesystems.split(path)[1] == last)
     for source in sources:
-        name = _filesystems().split(source)[1]
-        _filesystems().rename([source], [_filesystems().join(out, name)])
+        name = filesystems.split(source)[1]
+        filesystems.rename([source], [filesystems.join(out, name)])
     discard(staging)
 
 

@@ -21,7 +21,7 @@ from collections.abc import Callable, Sequence
 
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import DebugOptions, PipelineOptions
 
 from idphoto import publish
 from idphoto.config import parse_override
@@ -159,18 +159,19 @@ def pipeline_options(beam_args: Sequence[str]) -> PipelineOptions:
             "--direct_running_mode=multi_processing",
             f"--direct_num_workers={os.cpu_count() or 1}",
         ]
-    if PipelineOptions(args).get_all_options()["runner"] in ("PrismRunner", "prism"):
-        # Beam keeps one Prism job server per process, made with the options of the first job
-        # that asked for one; the DirectRunner asks too (it tries Prism before its own runner),
-        # so a later Prism job in the same process would lose its --prism_location.
-        args.append("--experiments=disable_prism_server_singleton")
     if not any(a.startswith("--default_sdk_harness_log_level") for a in args):
         # Workers log every INFO line of the SDK harness by default; keep our progress lines only.
         args += [
             "--default_sdk_harness_log_level=WARNING",
             '--sdk_harness_log_level_overrides={"idphoto": "INFO"}',
         ]
-    return PipelineOptions(args)
+    options = PipelineOptions(args)
+    if options.get_all_options()["runner"] in ("PrismRunner", "prism"):
+        # Beam keeps one Prism job server per process, made with the options of the first job
+        # that asked for one; the DirectRunner asks too (it tries Prism before its own runner),
+        # so a later Prism job in the same process would lose its --prism_location.
+        options.view_as(DebugOptions).add_experiment("disable_prism_server_singleton")
+    return options
 
 
 def build_pipeline(
