@@ -61,19 +61,10 @@ def _run(command: list[str], timeout: float = 900) -> subprocess.CompletedProces
 
 
 def _kill_after(command: list[str], seconds: float, env: dict | None = None) -> bool:
-    """Starts `command` in its own process group and kills the whole group with SIGKILL after
-    `seconds`; returns whether it was still running then (a fault was injected)."""
-    process = subprocess.Popen(
-        command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        env=env,
-    )  # fmt: skip
-    try:
-        process.wait(timeout=seconds)
-        return False
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-        return True
+    """Kills `command`'s process group after `seconds` (see `kill_when`); returns whether it was
+    still running then (a fault was injected)."""
+    deadline = time.monotonic() + seconds
+    return kill_when(command, lambda: time.monotonic() >= deadline, env, timeout=seconds + 60)
 
 
 def kill_when(command: list[str], ready, env: dict | None = None, timeout: float = 600) -> bool:
