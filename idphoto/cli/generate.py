@@ -50,6 +50,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--overwrite", action="store_true", help="replace a non-empty --out and all it holds"
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="write only photos inside every band of the preset's geometry (head height, eye "
+        "line, eye distance, centring, roll, plain background); the rest are listed in the "
+        "manifest as dropped",
+    )
     modes = parser.add_mutually_exclusive_group()
     modes.add_argument("--list-presets", action="store_true", help="print the presets and stop")
     modes.add_argument(
@@ -98,6 +105,7 @@ def _run(args: argparse.Namespace) -> int:
         visible_label=args.visible_label,
         image_format=args.format,
         overwrite=args.overwrite,
+        strict=args.strict,
     )
     model = summary.model
     source = f"{model.name} v{model.version}" if model.name else model.uri
@@ -108,6 +116,16 @@ def _run(args: argparse.Namespace) -> int:
     kept = summary.count - summary.recoloured
     if kept:
         print(f"{kept} of {summary.count} kept their generated background (it was not plain)")
+    if summary.outside:
+        bands = ", ".join(f"{band} {count}" for band, count in summary.outside_bands.items())
+        attempted = summary.count + summary.dropped
+        if args.strict:
+            print(f"dropped {summary.dropped} of {attempted} outside the preset's bands ({bands})")
+        else:
+            print(
+                f"{summary.outside} of {attempted} outside the preset's bands ({bands}): see "
+                "'geometry' in the manifest; --strict writes only photos inside them"
+            )
     print(f"manifest: {summary.manifest}")
     return 0
 

@@ -15,11 +15,10 @@ import math
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from idphoto import config
 from idphoto.faces.align import Framing, five_points, head_height
-from idphoto.faces.detect import FaceDetector
+from idphoto.faces.detect import FaceDetector, confident_faces
 
 
 @dataclasses.dataclass(frozen=True)
@@ -154,23 +153,12 @@ def _check_image(
     image: np.ndarray, detector: FaceDetector, framing: Framing, tol: ComplianceTolerances
 ) -> ComplianceCheck:
     """Detects the faces of one (S, S, 3) uint8 RGB image and checks the framing of its one face."""
-    side = image.shape[0]
-    factor = max(1.0, tol.min_detect_side / side)
-    if factor > 1:
-        # MTCNN misses small faces, and its whole-pixel landmarks are coarse on them.
-        target = round(side * factor)
-        image = np.asarray(
-            Image.fromarray(image).resize((target, target), Image.Resampling.BICUBIC)
-        )
-        factor = target / side
-    faces = [face for face in detector.detect(image) if face.confidence >= tol.min_confidence]
+    faces = confident_faces(image, detector, tol.min_detect_side, tol.min_confidence)
     if not faces:
         return ComplianceCheck(False, "no_face")
     if len(faces) > 1:
         return ComplianceCheck(False, "multiple_faces")
-    # Pixel centres map as (x + 0.5) * factor - 0.5 under resizing.
-    landmarks = (faces[0].landmarks + 0.5) / factor - 0.5
-    return check_id_framing(landmarks, side, framing, tol)
+    return check_id_framing(faces[0].landmarks, image.shape[0], framing, tol)
 
 
 def _as_rgb_uint8(images: np.ndarray) -> np.ndarray:

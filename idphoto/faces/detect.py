@@ -54,6 +54,35 @@ class FaceDetector:
         return self._mtcnn
 
 
+def confident_faces(
+    image: np.ndarray, detector: FaceDetector, min_side: int, min_confidence: float
+) -> list[DetectedFace]:
+    """The faces scoring at least `min_confidence` in an (H, W, 3) uint8 RGB image, with their
+    boxes and landmarks in that image's pixels.
+
+    An image whose shorter side is below `min_side` is enlarged to it before detection: MTCNN
+    misses small faces, and its whole-pixel landmarks are coarse on them.
+    """
+    height, width = image.shape[:2]
+    factor = max(1.0, min_side / min(height, width))
+    if factor > 1:
+        size = (round(width * factor), round(height * factor))
+        image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
+        factor = size[1] / height
+    faces = [face for face in detector.detect(image) if face.confidence >= min_confidence]
+    if factor == 1:
+        return faces
+    # Pixel centres map as (x + 0.5) / factor - 0.5 under resizing.
+    return [
+        DetectedFace(
+            tuple(v / factor for v in face.box),
+            face.confidence,
+            (face.landmarks + 0.5) / factor - 0.5,
+        )
+        for face in faces
+    ]
+
+
 def choose_face(
     faces: Sequence[DetectedFace], min_confidence: float, dominance_ratio: float
 ) -> DetectedFace:

@@ -1,18 +1,23 @@
 """Framing of a generated square photo to an ID-photo preset: aspect, pixel size, background.
 
-The generator's output is already in ID framing (head centred, eyes level), so framing only
-crops to the preset's aspect around the centre, resizes, and — when the background is plain —
-replaces it with the preset's colour. Pure numpy, SciPy and Pillow: no TensorFlow.
+The generator's output is already in ID framing (head centred, eyes level). Given the face's
+landmarks, framing crops the box that puts the head and eye line inside the preset's bands
+(`idphoto.generation.geometry`), widening the picture by repeating its edge pixels where the box
+reaches past what the generator drew; without them it crops to the preset's aspect around the
+centre. It then resizes and, when the background is plain, replaces it with the preset's
+colour. Pure numpy, SciPy and Pillow: no TensorFlow.
 """
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import numpy as np
 from PIL import Image, ImageChops, ImageFilter
 from scipy import ndimage
 
+from idphoto.generation.geometry import FaceGeometry, framing_box, framing_target
 from idphoto.generation.presets import Preset
 
 # Defaults of background recolouring, in 0-255 RGB units (Euclidean distance).
@@ -20,6 +25,8 @@ DEFAULT_MAX_BORDER_SPREAD = 16.0  # border pixels spread wider than this: backgr
 DEFAULT_COLOUR_TOLERANCE = 32.0  # pixels this close to the border colour count as background
 _BAND_SHARE = 0.04  # width of the border band the background is estimated from, share of a side
 _SIDE_BAND_HEIGHT = 0.6  # side bands stop above the shoulders, which often reach the edges
+_EDGE_BLUR_SHARE = 0.08  # blur and fade of the edge that margins continue, share of a side
+_RIM_SHARE = 0.04  # the rim of the picture margins do not continue, share of a side
 _SPREAD_PERCENTILE = 90  # a few stray hair pixels in the band must not veto recolouring
 _FEATHER_PX = 2.0  # width of the soft edge between background and subject, output pixels
 
@@ -39,6 +46,7 @@ class FramedPhoto(NamedTuple):
 def frame_photo(
     image: np.ndarray,
     preset: Preset,
+    face: FaceGeometry | None = None,
     recolour: bool = True,
     max_border_spread: float = DEFAULT_MAX_BORDER_SPREAD,
     colour_tolerance: float = DEFAULT_COLOUR_TOLERANCE,
@@ -47,7 +55,8 @@ def frame_photo(
 
     Args:
         image: (H, W, 3) uint8 RGB, normally square, in ID framing.
-        preset: the target size and background colour.
+        preset: the target size, background colour and geometry bands.
+        face: the face measured on `image`; None crops around the centre instead.
         recolour: replace a plain background with the preset's colour.
         max_border_spread: see `recolour_background`.
         colour_tolerance: see `recolour_background`.
@@ -58,7 +67,11 @@ def frame_photo(
     """
     _check_rgb(image)
     height, width = image.shape[:2]
-    box = crop_box(width, height, preset.aspect)
+    if face is None:
+        box = crop_box(width, height, preset.aspect)
+    else:
+        target = framing_target(preset.geometry, preset.height_mm, face, height)
+        image, box = _extend_to(image, framing_box(face, target, preset.aspect))
     size = (preset.width_px, preset.height_px)
     source = Image.fromarray(image)
     framed = np.asarray(source.resize(size, Image.Resampling.LANCZOS, box=box))
@@ -95,6 +108,58 @@ def crop_box(width: int, height: int, aspect: float) -> tuple[float, float, floa
     crop_height = width / aspect
     top = (height - crop_height) / 2
     return (0.0, top, float(width), top + crop_height)
+
+
+def _extend_to(
+    image: np.ndarray, box: tuple[float, float, float, float]
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
+    """The image widened until it holds `box`, and the box in the widened image's coordinates.
+
+    The new margins continue the image's blurred edge: a plain background stays plain and the
+    clothing at the bottom fades on in its own colours, where repeating the sharp edge pixels
+    draws stripes and a flat fill would cut the shoulders off in a straight line.
+    """
+    height, width = image.shape[:2]
+    left, top, right, bottom = box
+    pad = [
+        math.ceil(max(0.0, -top)),
+        math.ceil(max(0.0, bottom - height)),
+        math.ceil(max(0.0, -left)),
+        math.ceil(max(0.0, right - width)),
+    ]
+    if not any(pad):
+        return image, box
+    reach = max(1.0, _EDGE_BLUR_SHARE * min(height, width))
+    original = image.astype(np.float32)
+    # A generator's outermost pixels are often off (its convolutions see padding there), so
+    # the margins continue the picture from a little inside its edge.
+    rim = max(1, round(_RIM_SHARE * min(height, width)))
+    trimmed = np.pad(original[rim:-rim, rim:-rim], ((rim, rim), (rim, rim), (0, 0)), mode="edge")
+    blurred = ndimage.gaussian_filter(trimmed, sigma=(reach, reach, 0))
+    if pad[0]:
+        # Above the head the picture fades into the background's colour: the blur of the top
+        # edge carries the crown's colour, and continuing it up would draw a smear there.
+        background = np.median(trimmed[rim : 2 * rim + 1].reshape(-1, 3), axis=0)
+        rows_faded = min(height, round(2 * reach))
+        ramp = np.linspace(0.0, 1.0, rows_faded, dtype=np.float32)[:, None, None]
+        blurred[:rows_faded] = (1 - ramp) * background + ramp * blurred[:rows_faded]
+    # Inside, the picture fades into its blurred self over `reach` pixels from each side that
+    # gets a margin, so no seam shows where the generated picture ends.
+    rows = np.arange(height, dtype=np.float32)[:, None]
+    cols = np.arange(width, dtype=np.float32)[None, :]
+    inside = np.full((height, width), np.inf, dtype=np.float32)
+    for padded, distance in zip(
+        pad, (rows, height - 1 - rows, cols, width - 1 - cols), strict=True
+    ):
+        if padded:
+            inside = np.minimum(inside, distance)
+    alpha = np.clip(inside / reach, 0.0, 1.0)[..., None]
+    faded = alpha * original + (1 - alpha) * blurred
+    widths = ((pad[0], pad[1]), (pad[2], pad[3]), (0, 0))
+    extended = np.clip(np.rint(np.pad(blurred, widths, mode="edge")), 0, 255).astype(np.uint8)
+    inner = np.clip(np.rint(faded), 0, 255).astype(np.uint8)
+    extended[pad[0] : pad[0] + height, pad[2] : pad[2] + width] = inner
+    return extended, (left + pad[2], top + pad[0], right + pad[2], bottom + pad[0])
 
 
 def recolour_background(
@@ -166,9 +231,7 @@ def _find_background(
     """The background as a boolean mask of the guide, or None when the border is not plain."""
     judged = guide.astype(np.float32)
     band = _border_band(guide.shape[0], guide.shape[1])
-    border = judged[band]
-    estimate = np.median(border, axis=0)
-    spread = float(np.percentile(np.linalg.norm(border - estimate, axis=1), _SPREAD_PERCENTILE))
+    estimate, spread = _band_colour(judged[band])
     if spread > max_border_spread:
         return None
     close = np.square(judged - estimate).sum(axis=2) <= colour_tolerance**2
@@ -178,6 +241,21 @@ def _find_background(
     reached = np.zeros(count + 1, dtype=bool)
     reached[components[band & close]] = True  # labels of close pixels start at 1
     return reached[components]
+
+
+def background_spread(image: np.ndarray) -> float:
+    """How far the background band of an (H, W, 3) uint8 RGB photo is from plain: the 90th
+    percentile of its pixels' RGB distances to their median colour (0 on a flat colour)."""
+    _check_rgb(image)
+    band = _border_band(image.shape[0], image.shape[1])
+    return _band_colour(image[band].astype(np.float32))[1]
+
+
+def _band_colour(pixels: np.ndarray) -> tuple[np.ndarray, float]:
+    """The median colour of (N, 3) float pixels and their spread around it."""
+    estimate = np.median(pixels, axis=0)
+    spread = float(np.percentile(np.linalg.norm(pixels - estimate, axis=1), _SPREAD_PERCENTILE))
+    return estimate, spread
 
 
 def _border_band(height: int, width: int) -> np.ndarray:

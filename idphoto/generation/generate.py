@@ -25,8 +25,8 @@ from tqdm import tqdm
 
 from idphoto import __version__, config, publish
 from idphoto.errors import UserError
-from idphoto.generation.framing import frame_photo
 from idphoto.generation.labelling import ImageFormat, PhotoLabel, write_photo
+from idphoto.generation.measure import PhotoMeasurer
 from idphoto.generation.model_source import ModelRef, load_generator, resolve_model
 from idphoto.generation.presets import LabelSettings, Preset, load_presets
 from idphoto.tracking.runs import check_tracking_server
@@ -44,6 +44,9 @@ class GenerationSummary:
     manifest: str
     count: int
     recoloured: int
+    outside: int
+    outside_bands: dict[str, int]
+    dropped: int
     preset: str
     width_px: int
     height_px: int
@@ -65,6 +68,7 @@ def generate_photos(
     visible_label: bool = True,
     image_format: ImageFormat = "png",
     overwrite: bool = False,
+    strict: bool = False,
 ) -> GenerationSummary:
     """Generates `n` labelled ID photos at a preset's size into `out_dir`, with a manifest.
 
@@ -78,6 +82,8 @@ def generate_photos(
         visible_label: draw the visible AI-generated mark.
         image_format: 'png' or 'jpeg'.
         overwrite: replace a non-empty `out_dir` (its old content is removed).
+        strict: write only photos inside every band of the preset's geometry; the others are
+            listed in the manifest as dropped, with the bands they missed.
 
     Returns:
         What was written.
@@ -99,8 +105,19 @@ def generate_photos(
         ref = resolve_model(model_uri)
         generator = load_generator(ref)
         latent_dim = int(generator.input_shape[-1])
+        measurer = PhotoMeasurer()
+        measurer.warm_up()
         writer = _PhotoWriter(
-            staging, n, seed, ref, preset, catalogue.label, visible_label, image_format
+            staging,
+            n,
+            seed,
+            ref,
+            preset,
+            catalogue.label,
+            visible_label,
+            image_format,
+            measurer,
+            strict,
         )
         with tqdm(total=n, desc="photos", unit="photo", disable=None) as progress:
             batches = (
@@ -109,18 +126,23 @@ def generate_photos(
             records = _write_overlapped(generator, batches, seed, latent_dim, ref, writer)
             with contextlib.closing(records):  # an interrupt here cancels the pending photos
                 for record in records:
-                    writer.photos.append(record)
+                    (writer.photos if "file" in record else writer.dropped).append(record)
                     progress.update(1)
         writer.write_manifest()
         publish.publish(str(staging), str(out_dir))
     except BaseException:
         publish.discard(str(staging))
         raise
+    checks = [record["geometry"] for record in writer.photos + writer.dropped]
+    outside = collections.Counter(band for check in checks for band in check["failed"])
     return GenerationSummary(
         out_dir=str(out_dir),
         manifest=str(out_dir / MANIFEST_FILE),
-        count=n,
+        count=len(writer.photos),
         recoloured=sum(photo["background_recoloured"] for photo in writer.photos),
+        outside=sum(not check["passed"] for check in checks),
+        outside_bands=dict(sorted(outside.items())),
+        dropped=len(writer.dropped),
         preset=preset.name,
         width_px=preset.width_px,
         height_px=preset.height_px,
@@ -175,14 +197,23 @@ class _PhotoWriter:
     label: LabelSettings
     visible_label: bool
     image_format: ImageFormat
+    measurer: PhotoMeasurer
+    strict: bool
     photos: list[dict[str, Any]] = dataclasses.field(default_factory=list)
+    dropped: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
     def write(self, index: int, image: np.ndarray) -> dict[str, Any]:
         """Writes photo `index` from the generator's (R, R, 3) uint8 output; returns its record.
 
+        The face is found on the generator's output and framed into the preset's bands; the
+        final photo is measured again and its geometry recorded. Under `strict`, a photo
+        outside a band is not written, and its record (without "file") says why.
         Safe to call from several threads at once: it writes only its own file.
         """
-        framed = frame_photo(image, self.preset)
+        framed = self.measurer.frame(image, self.preset)
+        geometry = self.measurer.check(framed.image, self.preset)
+        if self.strict and not geometry.passed:
+            return {"index": index, "seed": self.seed, "geometry": geometry.to_dict()}
         label = PhotoLabel(
             digital_source_type=self.label.digital_source_type,
             tool=TOOL,
@@ -208,6 +239,7 @@ class _PhotoWriter:
             "width_px": self.preset.width_px,
             "height_px": self.preset.height_px,
             "background_recoloured": framed.recoloured,
+            "geometry": geometry.to_dict(),
         }
 
     def write_manifest(self) -> None:
@@ -229,8 +261,11 @@ class _PhotoWriter:
                 "digital_source_type": self.label.digital_source_type,
                 "visible_mark": self.label.text if self.visible_label else None,
             },
+            "geometry_source": self.preset.geometry.source,
+            "strict": self.strict,
             "count": len(self.photos),
             "photos": self.photos,
+            "dropped": self.dropped,
         }
         text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
         (self.folder / MANIFEST_FILE).write_text(text, encoding="utf-8")

@@ -15,6 +15,7 @@ from typing import Any
 from idphoto import config
 from idphoto.config import ConfigError
 from idphoto.errors import UserError
+from idphoto.generation.geometry import GeometryBands
 
 MM_PER_INCH = 25.4
 _PIXEL_TOLERANCE = 1  # rounding conventions differ by a pixel between authorities
@@ -33,6 +34,7 @@ class Preset:
         dpi: the print resolution, written into every file.
         width_px, height_px: the pixel size of the written photos.
         background: the plain background colour, `#RRGGBB`.
+        geometry: the issuing authority's bands for the face in the photo.
     """
 
     name: str
@@ -43,6 +45,7 @@ class Preset:
     width_px: int
     height_px: int
     background: str
+    geometry: GeometryBands
 
     @property
     def aspect(self) -> float:
@@ -138,7 +141,7 @@ def expected_pixels(mm: float, dpi: int) -> int:
 
 def presets_table(catalogue: PresetCatalogue) -> str:
     """Formats the presets as an aligned text table (for `idphoto generate --list-presets`)."""
-    header = ("NAME", "SIZE (MM)", "DPI", "PIXELS", "BACKGROUND", "DESCRIPTION")
+    header = ("NAME", "SIZE (MM)", "DPI", "PIXELS", "BACKGROUND", "HEAD (MM)", "DESCRIPTION")
     rows = [header]
     for name in sorted(catalogue.presets):
         p = catalogue.presets[name]
@@ -149,6 +152,7 @@ def presets_table(catalogue: PresetCatalogue) -> str:
                 str(p.dpi),
                 f"{p.width_px} x {p.height_px}",
                 p.background,
+                "-".join(f"{mm:g}" for mm in p.geometry.head_height_mm),
                 p.description,
             )
         )
@@ -177,6 +181,12 @@ def _check_preset(preset: Preset, where: str) -> None:
             )
     if not _HEX_COLOUR.fullmatch(preset.background):
         raise ConfigError(f"'{where}.background' must be a colour like '#FFFFFF'")
+    problem = preset.geometry.check()
+    if problem:
+        raise ConfigError(f"'{where}.geometry.{problem}")
+    head_max = preset.geometry.head_height_mm[1]
+    if head_max > preset.height_mm:
+        raise ConfigError(f"'{where}.geometry.head_height_mm' exceeds the photo's height")
 
 
 def _check_label(label: LabelSettings) -> None:

@@ -28,7 +28,7 @@ def _run(capsys, *argv):
         (["--n", "0"], "--n must be at least 1"),
         (["--batch-size", "0"], "--batch-size must be at least 1"),
         (["--seed", "-1"], "--seed must be at least 0"),
-        (["--preset", "passport"], "unknown preset 'passport'; valid presets: one-inch-25x35"),
+        (["--preset", "passport"], "unknown preset 'passport'; valid presets: canada-50x70"),
     ],
 )
 def test_bad_flags_fail_in_one_line_naming_the_flag(capsys, tmp_path, argv, message):
