@@ -22,6 +22,17 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 # forgets to choose its own must land in a throwaway store, never in the user's runs.
 _THROWAWAY_TRACKING = f"sqlite:///{tempfile.mkdtemp(prefix='idphoto-tests-')}/mlflow.db"
 os.environ["MLFLOW_TRACKING_URI"] = _THROWAWAY_TRACKING
+# Generated photos are signed: tests sign with keys of their own, never with the user's.
+_TEST_KEYS = os.path.join(tempfile.mkdtemp(prefix="idphoto-test-keys-"), "keys")
+os.environ["IDPHOTO_KEYS"] = _TEST_KEYS
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _signing_keys():
+    """The test session's signing keys, in the folder `IDPHOTO_KEYS` names."""
+    from idphoto.generation.signing_keys import init_keys
+
+    return init_keys(_TEST_KEYS, "idphoto test signer")
 
 
 # What MLflow writes in the working directory when a test forgets to choose where: the user's

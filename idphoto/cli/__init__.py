@@ -23,7 +23,9 @@ _SUBCOMMANDS = (
     "ingest",
     "train",
     "promote",
+    "keys",
     "generate",
+    "detect",
     "lineage",
     "registry",
 )

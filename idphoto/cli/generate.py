@@ -51,6 +51,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--overwrite", action="store_true", help="replace a non-empty --out and all it holds"
     )
     parser.add_argument(
+        "--keys",
+        metavar="DIR",
+        help="folder of the keys that sign each photo's Content Credentials (default "
+        "$IDPHOTO_KEYS or ~/.config/idphoto/keys; make them with `idphoto keys init`)",
+    )
+    parser.add_argument(
+        "--ca",
+        metavar="PEM",
+        help="with --verify: the CA certificate the credentials must chain to (default: ca.pem "
+        "of the key folder)",
+    )
+    parser.add_argument(
         "--strict",
         action="store_true",
         help="write only photos inside every band of the preset's geometry (head height, eye "
@@ -63,7 +75,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--verify",
         nargs="+",
         metavar="FILE",
-        help="print the AI-generation label of image files; exits 1 if one has none",
+        help="check the XMP label and the signed Content Credentials of image files; exits 1 "
+        "if a file has no label or its credentials are not valid (tampered, unsigned, or "
+        "signed under another CA)",
     )
     parser.set_defaults(func=_run)
 
@@ -77,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
         given = [f"--{flag}" for flag in generation_flags if getattr(args, flag) is not None]
         if given:
             raise UserError(f"{mode} cannot be combined with {given[0]}")
-        return _list_presets() if args.list_presets else _verify(args.verify)
+        return _list_presets() if args.list_presets else _verify(args.verify, args.ca)
 
     for flag in generation_flags:
         if getattr(args, flag) is None:
@@ -106,6 +120,7 @@ def _run(args: argparse.Namespace) -> int:
         image_format=args.format,
         overwrite=args.overwrite,
         strict=args.strict,
+        keys=args.keys,
     )
     model = summary.model
     source = f"{model.name} v{model.version}" if model.name else model.uri
@@ -137,14 +152,27 @@ def _list_presets() -> int:
     return 0
 
 
-def _verify(paths: list[str]) -> int:
-    """Prints one JSON object per file; exit code 1 when a file carries no AI-generation label."""
+def _verify(paths: list[str], ca: str | None) -> int:
+    """Prints one JSON object per file; exit code 1 unless every file carries its label and
+    valid Content Credentials."""
+    from idphoto.cli.detect import default_ca
+    from idphoto.generation.credentials import verify_photo
     from idphoto.generation.labelling import read_label
 
-    unlabelled = 0
+    ca = default_ca(ca)
+    failed = 0
     for path in paths:
         label = read_label(path)
+        credentials = verify_photo(path, ca)
         labelled = bool(label.get("digital_source_type"))
-        unlabelled += not labelled
-        print(json.dumps({"file": path, "ai_generated_label": labelled, **label}))
-    return 1 if unlabelled else 0
+        failed += not labelled or credentials.state != "valid"
+        report = {
+            "file": path,
+            "ai_generated_label": labelled,
+            "c2pa": credentials.state,
+            "c2pa_failures": list(credentials.failures),
+            "c2pa_reason": credentials.reason,
+            **label,
+        }
+        print(json.dumps(report))
+    return 1 if failed else 0

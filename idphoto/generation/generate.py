@@ -25,7 +25,9 @@ from tqdm import tqdm
 
 from idphoto import __version__, config, publish
 from idphoto.errors import UserError
-from idphoto.generation.labelling import ImageFormat, PhotoLabel, write_photo
+from idphoto.generation import provenance, watermark
+from idphoto.generation.credentials import PhotoSigner, sign_photo
+from idphoto.generation.labelling import ImageFormat, PhotoLabel, encode_photo
 from idphoto.generation.measure import PhotoMeasurer
 from idphoto.generation.model_source import ModelRef, load_generator, resolve_model
 from idphoto.generation.presets import LabelSettings, Preset, load_presets
@@ -69,6 +71,7 @@ def generate_photos(
     image_format: ImageFormat = "png",
     overwrite: bool = False,
     strict: bool = False,
+    keys: str | Path | None = None,
 ) -> GenerationSummary:
     """Generates `n` labelled ID photos at a preset's size into `out_dir`, with a manifest.
 
@@ -84,13 +87,16 @@ def generate_photos(
         overwrite: replace a non-empty `out_dir` (its old content is removed).
         strict: write only photos inside every band of the preset's geometry; the others are
             listed in the manifest as dropped, with the bands they missed.
+        keys: the folder of the keys that sign each photo's Content Credentials (see
+            `idphoto keys init`); None for the default folder.
 
     Returns:
         What was written.
 
     Raises:
-        UserError: unknown preset, unusable `out_dir`, unreachable tracking store, or a model
-            URI that does not resolve — all before the model is loaded.
+        UserError: unknown preset, missing or unusable signing keys, unusable `out_dir`,
+            unreachable tracking store, or a model URI that does not resolve — all before the
+            model is loaded.
     """
     if n < 1 or batch_size < 1 or seed < 0:
         raise ValueError(f"need n >= 1, batch_size >= 1, seed >= 0; got {n}, {batch_size}, {seed}")
@@ -98,6 +104,7 @@ def generate_photos(
         raise ValueError(f"image_format must be 'png' or 'jpeg', got {image_format!r}")
     catalogue = load_presets()
     preset = catalogue.preset(preset_name)
+    signer, key_folder = provenance.signing_identity(keys)
     out_dir = Path(os.path.abspath(out_dir))  # normalises `..`, unlike Path.absolute
     staging = Path(publish.prepare_staging(str(out_dir), overwrite))
     try:
@@ -108,16 +115,19 @@ def generate_photos(
         measurer = PhotoMeasurer()
         measurer.warm_up()
         writer = _PhotoWriter(
-            staging,
-            n,
-            seed,
-            ref,
-            preset,
-            catalogue.label,
-            visible_label,
-            image_format,
-            measurer,
-            strict,
+            folder=staging,
+            count=n,
+            seed=seed,
+            ref=ref,
+            preset=preset,
+            label=catalogue.label,
+            visible_label=visible_label,
+            image_format=image_format,
+            measurer=measurer,
+            strict=strict,
+            signer=signer,
+            key_folder=key_folder,
+            training=provenance.training_data(ref),
         )
         with tqdm(total=n, desc="photos", unit="photo", disable=None) as progress:
             batches = (
@@ -199,6 +209,9 @@ class _PhotoWriter:
     image_format: ImageFormat
     measurer: PhotoMeasurer
     strict: bool
+    signer: PhotoSigner
+    key_folder: Path
+    training: provenance.TrainingData
     photos: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     dropped: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
@@ -206,14 +219,13 @@ class _PhotoWriter:
         """Writes photo `index` from the generator's (R, R, 3) uint8 output; returns its record.
 
         The face is found on the generator's output and framed into the preset's bands; the
-        final photo is measured again and its geometry recorded. Under `strict`, a photo
-        outside a band is not written, and its record (without "file") says why.
-        Safe to call from several threads at once: it writes only its own file.
+        photo gets its invisible watermark, the visible mark and its XMP label, and is signed
+        with Content Credentials; the final photo is measured again and its geometry recorded.
+        Under `strict`, a photo outside a band is not written, and its record (without "file")
+        says why. Safe to call from several threads at once: it writes only its own file.
         """
         framed = self.measurer.frame(image, self.preset)
-        geometry = self.measurer.check(framed.image, self.preset)
-        if self.strict and not geometry.passed:
-            return {"index": index, "seed": self.seed, "geometry": geometry.to_dict()}
+        mark_id = provenance.photo_id(self.ref, self.seed, index)
         label = PhotoLabel(
             digital_source_type=self.label.digital_source_type,
             tool=TOOL,
@@ -225,21 +237,31 @@ class _PhotoWriter:
             index=index,
             preset=self.preset.name,
         )
-        digits = max(5, len(str(self.count - 1)))
-        name = f"photo-{index:0{digits}d}.{_EXTENSION[self.image_format]}"
         mark = self.label.text if self.visible_label else None
-        data = write_photo(
-            framed.image, self.folder / name, label, self.preset.dpi, mark, self.image_format
+        data = encode_photo(
+            watermark.embed(framed.image, mark_id), label, self.preset.dpi, mark, self.image_format
         )
-        return {
-            "file": name,
+        claim = provenance.creation_claim(self.ref, self.seed, index, self.training, mark_id)
+        data = sign_photo(data, self.image_format, claim, self.signer)
+        geometry = self.measurer.check(framed.image, self.preset, file_bytes=len(data))
+        record = {
             "index": index,
             "seed": self.seed,
+            "watermark_id": provenance.format_id(mark_id),
+            "geometry": geometry.to_dict(),
+        }
+        if self.strict and not geometry.passed:
+            return record
+        digits = max(5, len(str(self.count - 1)))
+        name = f"photo-{index:0{digits}d}.{_EXTENSION[self.image_format]}"
+        (self.folder / name).write_bytes(data)
+        return {
+            "file": name,
+            **record,
             "sha256": hashlib.sha256(data).hexdigest(),
             "width_px": self.preset.width_px,
             "height_px": self.preset.height_px,
             "background_recoloured": framed.recoloured,
-            "geometry": geometry.to_dict(),
         }
 
     def write_manifest(self) -> None:
@@ -260,7 +282,17 @@ class _PhotoWriter:
             "label": {
                 "digital_source_type": self.label.digital_source_type,
                 "visible_mark": self.label.text if self.visible_label else None,
+                "content_credentials": {
+                    "signer": self.signer.subject,
+                    "trust_anchor": str(self.key_folder / "ca.pem"),
+                },
+                "watermark": {
+                    "scheme": watermark.KEY.decode(),
+                    "payload": f"{watermark.ID_BITS}-bit photo id (hex in watermark_id) and "
+                    f"{watermark.CHECK_BITS} check bits",
+                },
             },
+            "training_data": self.training.to_dict(),
             "geometry_source": self.preset.geometry.source,
             "strict": self.strict,
             "count": len(self.photos),

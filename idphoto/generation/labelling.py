@@ -137,7 +137,16 @@ def write_photo(
     Returns:
         The bytes written (so callers can hash them without reading the file back).
     """
-    fmt = image_format or _format_from_extension(path)
+    data = encode_photo(image, label, dpi, mark_text, image_format or _format_from_extension(path))
+    with open(path, "wb") as handle:
+        handle.write(data)
+    return data
+
+
+def encode_photo(
+    image: np.ndarray, label: PhotoLabel, dpi: int, mark_text: str | None, fmt: ImageFormat
+) -> bytes:
+    """The bytes of a labelled photo file (see `write_photo`), in format `fmt`."""
     if mark_text:
         image = add_visible_mark(image, mark_text)
     xmp = build_xmp(label)
@@ -160,10 +169,7 @@ def write_photo(
         )
     else:
         raise ValueError(f"unsupported image format {fmt!r}")
-    data = buffer.getvalue()
-    with open(path, "wb") as handle:
-        handle.write(data)
-    return data
+    return buffer.getvalue()
 
 
 def add_visible_mark(image: np.ndarray, text: str) -> np.ndarray:
