@@ -27,11 +27,14 @@ N ?= 8
 PRESET ?= passport-35x45
 PHOTOS ?= generated
 GENERATE_ARGS ?=
+# The keys that sign generated photos' Content Credentials: outside the project, so a private key
+# is never committed with it; `make keys` (or the first `make generate`) makes them.
+export IDPHOTO_KEYS ?= $(or $(XDG_CONFIG_HOME),$(HOME)/.config)/idphoto/keys
 UI_PORT ?= 5000
 # Every command reads MLFLOW_TRACKING_URI; the default is the project's SQLite store.
 export MLFLOW_TRACKING_URI ?= sqlite:///$(CURDIR)/mlflow.db
 
-.PHONY: browser setup sample-data ingest train promote generate ui demo test reliability lint format bench wheel prism clean
+.PHONY: browser setup sample-data ingest train promote keys generate ui demo test reliability lint format bench wheel prism clean
 
 setup: $(VENV)/.installed
 
@@ -88,7 +91,12 @@ train: setup $(INGESTED)/dataset_info.json
 promote: setup
 	$(IDPHOTO) promote --run $(RUN) --use $(USE) --alias $(ALIAS) --config $(PROMOTE_CONFIG) $(PROMOTE_ARGS)
 
-generate: setup
+keys: $(IDPHOTO_KEYS)/signer.pem
+
+$(IDPHOTO_KEYS)/signer.pem: | $(VENV)/.installed
+	$(IDPHOTO) keys init --keys $(IDPHOTO_KEYS)
+
+generate: setup keys
 	$(IDPHOTO) generate --model $(MODEL) --n $(N) --preset $(PRESET) --out $(PHOTOS) --overwrite $(GENERATE_ARGS)
 
 # The MLflow UI over the same store, on this machine only (127.0.0.1).
@@ -114,7 +122,7 @@ $(DEMO_DATA)/dataset_info.json: | $(VENV)/.installed $(DATA)/sample/manifest.csv
 
 DEMO_BASELINE_RUN := runs/demo-seed-dcgan
 
-demo: setup $(DEMO_DATA)/dataset_info.json
+demo: setup keys $(DEMO_DATA)/dataset_info.json
 	@# A second run to compare with in the MLflow UI: the reference DCGAN of the original design.
 	$(IDPHOTO) train --data $(DEMO_DATA) --config configs/train/seed_dcgan.yaml --out $(DEMO_BASELINE_RUN) --use commercial
 	$(IDPHOTO) train --data $(DEMO_DATA) --config $(TRAIN_CONFIG) --out $(DEMO_RUN) --use commercial $(TRAIN_ARGS)
@@ -123,7 +131,8 @@ demo: setup $(DEMO_DATA)/dataset_info.json
 	@# champion gated.
 	$(IDPHOTO) promote --run $(DEMO_RUN_ID) --use commercial || $(IDPHOTO) registry audit --model idphoto-generator
 	$(IDPHOTO) generate --model models:/idphoto-generator@champion --n 4 --preset $(PRESET) --out $(PHOTOS) --overwrite
-	@echo "photos: $(PHOTOS)/ (labelled AI-generated; see $(PHOTOS)/manifest.json)"
+	$(IDPHOTO) detect $(PHOTOS)/photo-* --manifest $(PHOTOS)/manifest.json
+	@echo "photos: $(PHOTOS)/ (labelled AI-generated: watermark, signed Content Credentials, XMP; see $(PHOTOS)/manifest.json)"
 	@echo "compare the two runs, their metrics, grids and the registry: make ui, then open $$($(RUNS_LINK))"
 
 # The browser test renders the MLflow UI in Debian's Chromium; it is installed when missing.

@@ -67,6 +67,11 @@ def ratio_at_most(limit: float) -> Target:
     return Target("ratio", "<=", limit, "x")
 
 
+def value_at_least(limit: float, unit: str) -> Target:
+    """The value itself must be at least `limit`."""
+    return Target("value", ">=", limit, unit)
+
+
 def value_at_most(limit: float, unit: str) -> Target:
     """The value itself must be at most `limit`."""
     return Target("value", "<=", limit, unit)

@@ -23,7 +23,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-STAGES = ("ingest", "train", "generate", "quality", "tests")
+STAGES = ("ingest", "train", "generate", "labels", "quality", "tests")
 DEFAULT_OUT = str(Path(__file__).resolve().parent / "results.json")
 _LOG = logging.getLogger("bench")
 
@@ -139,6 +139,10 @@ def _run_stage(stage, workspace, repeats: int, tests: bool, previous) -> list:
         from bench import generate_bench
 
         return generate_bench.run(workspace, repeats)
+    if stage == "labels":
+        from bench import labels_bench
+
+        return labels_bench.run(workspace, repeats)
     if stage == "quality":
         from bench import quality_bench
 

@@ -142,6 +142,15 @@ class Workspace:
 
         return open_ingested(self.ingested()).splits
 
+    def signing_keys(self) -> str:
+        """A key folder of its own for the photos the bench generates (made on first use)."""
+        folder = self.root / "keys"
+        if not folder.exists():
+            from idphoto.generation.signing_keys import init_keys
+
+            init_keys(folder, "idphoto bench signer")
+        return str(folder)
+
     def tracking_uri(self) -> str:
         """A SQLite MLflow store of its own, whose `idphoto` experiment keeps artifacts here.
 

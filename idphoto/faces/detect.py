@@ -45,6 +45,19 @@ class FaceDetector:
         found = self._network().detect_faces(small)
         return [_to_face(result, factor) for result in found]
 
+    def detect_many(self, images: Sequence[np.ndarray]) -> list[list[DetectedFace]]:
+        """`detect` of several images of one size in one call of the network: per image, its
+        TensorFlow calls and Python glue cost about as much for a batch of 16 small images as
+        for one (14 against 69 ms per 160-px image on 2 cores)."""
+        if len(images) < 2:
+            return [self.detect(image) for image in images]
+        shrunk = [_shrink(image, self._max_side) for image in images]
+        found = self._network().detect_faces([small for small, _ in shrunk])
+        return [
+            [_to_face(result, factor) for result in results]
+            for results, (_, factor) in zip(found, shrunk, strict=True)
+        ]
+
     def _network(self):
         if self._mtcnn is None:
             os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -63,23 +76,39 @@ def confident_faces(
     An image whose shorter side is below `min_side` is enlarged to it before detection: MTCNN
     misses small faces, and its whole-pixel landmarks are coarse on them.
     """
-    height, width = image.shape[:2]
+    return confident_faces_many([image], detector, min_side, min_confidence)[0]
+
+
+def confident_faces_many(
+    images: Sequence[np.ndarray], detector: FaceDetector, min_side: int, min_confidence: float
+) -> list[list[DetectedFace]]:
+    """`confident_faces` of several images of one size, detected in one call."""
+    if not images:
+        return []
+    height, width = images[0].shape[:2]
     factor = max(1.0, min_side / min(height, width))
     if factor > 1:
         size = (round(width * factor), round(height * factor))
-        image = np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
+        images = [
+            np.asarray(Image.fromarray(image).resize(size, Image.Resampling.BICUBIC))
+            for image in images
+        ]
         factor = size[1] / height
-    faces = [face for face in detector.detect(image) if face.confidence >= min_confidence]
-    if factor == 1:
-        return faces
+    found = detector.detect_many(images)
     # Pixel centres map as (x + 0.5) / factor - 0.5 under resizing.
     return [
-        DetectedFace(
-            tuple(v / factor for v in face.box),
-            face.confidence,
-            (face.landmarks + 0.5) / factor - 0.5,
-        )
-        for face in faces
+        [
+            DetectedFace(
+                tuple(v / factor for v in face.box),
+                face.confidence,
+                (face.landmarks + 0.5) / factor - 0.5,
+            )
+            if factor != 1
+            else face
+            for face in faces
+            if face.confidence >= min_confidence
+        ]
+        for faces in found
     ]
 
 

@@ -28,7 +28,7 @@ from idphoto.errors import UserError
 from idphoto.generation import provenance, watermark
 from idphoto.generation.credentials import PhotoSigner, sign_photo
 from idphoto.generation.labelling import ImageFormat, PhotoLabel, encode_photo
-from idphoto.generation.measure import PhotoMeasurer
+from idphoto.generation.measure import MeasuredPhoto, PhotoMeasurer, check_measured
 from idphoto.generation.model_source import ModelRef, load_generator, resolve_model
 from idphoto.generation.presets import LabelSettings, Preset, load_presets
 from idphoto.tracking.runs import check_tracking_server
@@ -170,10 +170,11 @@ def _write_overlapped(
 ) -> Iterator[dict[str, Any]]:
     """Yields the records of the photos of `batches`, in order, writing them in a thread pool.
 
-    Framing, labelling and PNG/JPEG encoding cost more per photo than a small generator's call
-    and run in Pillow and SciPy code that releases the GIL, so the pool frames and writes one
-    batch on every core while the generator computes the next; at most two batches are in
-    flight, so memory does not grow with `n`.
+    This thread runs the generator and frames each batch, finding its faces in three batched
+    calls of the detector (TensorFlow spreads those over the cores); the pool watermarks,
+    labels, encodes and signs the photos of one batch on every core meanwhile (numpy, Pillow,
+    zlib and the C2PA library release the GIL). At most two batches are in flight, so memory
+    does not grow with `n`.
     """
     workers = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
     pending: collections.deque[concurrent.futures.Future] = collections.deque()
@@ -182,11 +183,12 @@ def _write_overlapped(
             for indices in batches:
                 latents = np.stack([latent_for(seed, i, latent_dim) for i in indices])
                 images = _to_rgb_uint8(np.asarray(generator(latents, training=False)), ref)
+                measured = writer.measurer.frame_many(list(images), writer.preset)
                 while len(pending) > len(indices):  # the previous batch may still be writing
                     yield pending.popleft().result()
                 pending.extend(
-                    pool.submit(writer.write, index, image)
-                    for index, image in zip(indices, images, strict=True)
+                    pool.submit(writer.write, index, photo)
+                    for index, photo in zip(indices, measured, strict=True)
                 )
             while pending:
                 yield pending.popleft().result()
@@ -215,16 +217,17 @@ class _PhotoWriter:
     photos: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     dropped: list[dict[str, Any]] = dataclasses.field(default_factory=list)
 
-    def write(self, index: int, image: np.ndarray) -> dict[str, Any]:
-        """Writes photo `index` from the generator's (R, R, 3) uint8 output; returns its record.
+    def write(self, index: int, photo: MeasuredPhoto) -> dict[str, Any]:
+        """Writes photo `index`, framed and measured (`PhotoMeasurer.frame_many`); returns its
+        record.
 
-        The face is found on the generator's output and framed into the preset's bands; the
-        photo gets its invisible watermark, the visible mark and its XMP label, and is signed
-        with Content Credentials; the final photo is measured again and its geometry recorded.
-        Under `strict`, a photo outside a band is not written, and its record (without "file")
-        says why. Safe to call from several threads at once: it writes only its own file.
+        The photo gets its invisible watermark, the visible mark and its XMP label, and is
+        signed with Content Credentials; its geometry (measured on the framed photo) and file
+        size are checked against the preset's bands. Under `strict`, a photo outside a band is
+        not written, and its record (without "file") says why. Safe to call from several
+        threads at once: it writes only its own file.
         """
-        framed = self.measurer.frame(image, self.preset)
+        framed = photo.framed
         mark_id = provenance.photo_id(self.ref, self.seed, index)
         label = PhotoLabel(
             digital_source_type=self.label.digital_source_type,
@@ -243,7 +246,7 @@ class _PhotoWriter:
         )
         claim = provenance.creation_claim(self.ref, self.seed, index, self.training, mark_id)
         data = sign_photo(data, self.image_format, claim, self.signer)
-        geometry = self.measurer.check(framed.image, self.preset, file_bytes=len(data))
+        geometry = check_measured(photo, self.preset, file_bytes=len(data))
         record = {
             "index": index,
             "seed": self.seed,

@@ -4,11 +4,12 @@ geometry check judges (`idphoto.generation.geometry`)."""
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import numpy as np
 
 from idphoto.faces.compliance import ComplianceTolerances, load_compliance_tolerances
-from idphoto.faces.detect import FaceDetector, confident_faces
+from idphoto.faces.detect import FaceDetector, confident_faces_many
 from idphoto.generation.framing import FramedPhoto, background_spread, frame_photo
 from idphoto.generation.geometry import (
     FaceGeometry,
@@ -37,48 +38,84 @@ class PhotoMeasurer:
 
     def faces(self, image: np.ndarray) -> list[FaceGeometry]:
         """The confident faces of an (H, W, 3) uint8 RGB image, largest first."""
-        found = confident_faces(
-            image, self.detector, self.tolerances.min_detect_side, self.tolerances.min_confidence
-        )
-        found.sort(key=lambda face: face.area, reverse=True)
-        return [FaceGeometry.from_landmarks(face.landmarks) for face in found]
+        return self.faces_many([image])[0]
 
-    def the_face(self, image: np.ndarray) -> FaceGeometry | None:
-        """The image's face when the detector finds exactly one, else None."""
-        faces = self.faces(image)
-        return faces[0] if len(faces) == 1 else None
+    def faces_many(self, images: Sequence[np.ndarray]) -> list[list[FaceGeometry]]:
+        """`faces` of several images of one size, found in one call of the detector."""
+        found = confident_faces_many(
+            images, self.detector, self.tolerances.min_detect_side, self.tolerances.min_confidence
+        )
+        return [
+            [
+                FaceGeometry.from_landmarks(face.landmarks)
+                for face in sorted(faces, key=lambda face: face.area, reverse=True)
+            ]
+            for faces in found
+        ]
 
     def frame(self, image: np.ndarray, preset: Preset) -> FramedPhoto:
-        """Frames a generated square so its face lies inside the preset's bands.
+        """Frames a generated square so its face lies inside the preset's bands (see
+        `frame_many`)."""
+        return self.frame_many([image], preset)[0].framed
 
-        The face is found on the source, framed, found again on the framed photo and framed
+    def frame_many(self, images: Sequence[np.ndarray], preset: Preset) -> list[MeasuredPhoto]:
+        """Frames generated squares of one size so their faces lie inside the preset's bands,
+        and finds the faces on the framed photos.
+
+        Each face is found on its source, framed, found again on the framed photo and framed
         once more from that second finding: the detector's landmarks on a 64-px source and on
         a 500-px photo differ by a few per cent of the head, and the framed photo is the one
-        the check judges. Without a face on the source, the crop is centred.
+        the check judges. Without a face on the source, the crop is centred. The detector runs
+        three times over the whole batch rather than three times per photo.
         """
-        face = self.the_face(image)
-        framed = frame_photo(image, preset, face)
-        if face is None:
-            return framed
-        seen = self.the_face(framed.image)
-        if seen is None:
-            return framed
-        target = framing_target(preset.geometry, preset.height_mm, face, image.shape[0])
-        box = framing_box(face, target, preset.aspect)
-        return frame_photo(image, preset, seen.mapped(box, preset.height_px))
+        sources = [_only(faces) for faces in self.faces_many(images)]
+        pairs = zip(images, sources, strict=True)
+        first = [frame_photo(image, preset, face) for image, face in pairs]
+        seen = [_only(faces) for faces in self.faces_many([f.image for f in first])]
+        framed = []
+        for image, face, photo, again in zip(images, sources, first, seen, strict=True):
+            if face is None or again is None:
+                framed.append(photo)
+                continue
+            target = framing_target(preset.geometry, preset.height_mm, face, image.shape[0])
+            box = framing_box(face, target, preset.aspect)
+            framed.append(frame_photo(image, preset, again.mapped(box, preset.height_px)))
+        finals = self.faces_many([photo.image for photo in framed])
+        return [MeasuredPhoto(photo, faces) for photo, faces in zip(framed, finals, strict=True)]
 
     def check(
         self, photo: np.ndarray, preset: Preset, file_bytes: int | None = None
     ) -> GeometryCheck:
         """Measures a final photo and checks it against its preset's bands."""
-        faces = self.faces(photo)
-        return check_geometry(
-            faces[0] if len(faces) == 1 else None,
-            len(faces),
-            preset.width_px,
-            preset.height_px,
-            preset.height_mm,
-            preset.geometry,
-            background_spread(photo),
-            file_bytes,
-        )
+        return check_measured(MeasuredPhoto(FramedPhoto(photo, False), self.faces(photo)), preset,
+                              file_bytes)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class MeasuredPhoto:
+    """A framed photo and the faces the detector found on it, largest first."""
+
+    framed: FramedPhoto
+    faces: list[FaceGeometry]
+
+
+def check_measured(
+    photo: MeasuredPhoto, preset: Preset, file_bytes: int | None = None
+) -> GeometryCheck:
+    """Checks a measured photo (and its file's size) against its preset's bands."""
+    faces = photo.faces
+    return check_geometry(
+        faces[0] if len(faces) == 1 else None,
+        len(faces),
+        preset.width_px,
+        preset.height_px,
+        preset.height_mm,
+        preset.geometry,
+        background_spread(photo.framed.image),
+        file_bytes,
+    )
+
+
+def _only(faces: list[FaceGeometry]) -> FaceGeometry | None:
+    """The one face of a list of one, else None."""
+    return faces[0] if len(faces) == 1 else None

@@ -4,7 +4,10 @@
 import io
 import json
 import os
+import shutil
 import stat
+import subprocess
+import tempfile
 
 import numpy as np
 import pytest
@@ -158,3 +161,34 @@ def _swap_png_image_data(original: bytes, donor: bytes) -> bytes:
             continue
         result.append(chunk)
     return b"".join(result)
+
+
+def test_a_jpeg_of_a_chromium_screenshot_is_detected_with_its_id(capsys, generated, tmp_path):
+    out, manifest = generated
+    photo = manifest["photos"][0]
+    page = tmp_path / "form.html"
+    page.write_text(
+        '<html><body style="margin:37px;background:#f4f4f4;font-family:sans-serif">'
+        "<h2>Application form</h2><p>Upload your photo.</p>"
+        f'<img src="{(out / photo["file"]).as_uri()}" style="margin-left:51px"></body></html>'
+    )
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    assert chromium, "Debian's chromium is needed (make test and .ci/run install it)"
+    shot = tmp_path / "shot.png"
+    with tempfile.TemporaryDirectory() as profile:
+        subprocess.run(
+            [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+             "--no-first-run", "--disable-background-networking", "--allow-file-access-from-files",
+             f"--user-data-dir={profile}", "--window-size=1280,900", f"--screenshot={shot}",
+             page.as_uri()],
+            capture_output=True, timeout=180, check=True,
+        )  # fmt: skip
+    copy = tmp_path / "shot.jpg"
+    with Image.open(shot) as picture:
+        assert picture.size == (1280, 900)
+        picture.convert("RGB").save(copy, quality=75)
+    code, stdout, _ = _run(capsys, "detect", str(copy), "--json")
+    report = json.loads(stdout)
+    assert code == 0
+    assert report["watermark"]["id"] == photo["watermark_id"]
+    assert report["c2pa"]["state"] == "absent" and report["xmp"] == {}
