@@ -42,6 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--format", choices=("png", "jpeg"), default="png", help="image format (png)"
     )
     parser.add_argument(
+        "--workers",
+        type=positive_int,
+        help="processes that frame, label and sign the photos (default: one per core; 1 "
+        "labels them in the generating process)",
+    )
+    parser.add_argument(
         "--no-visible-label",
         dest="visible_label",
         action="store_false",
@@ -121,6 +127,7 @@ def _run(args: argparse.Namespace) -> int:
         overwrite=args.overwrite,
         strict=args.strict,
         keys=args.keys,
+        workers=args.workers,
     )
     model = summary.model
     source = f"{model.name} v{model.version}" if model.name else model.uri

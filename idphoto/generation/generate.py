@@ -12,9 +12,7 @@ import collections
 import concurrent.futures
 import contextlib
 import dataclasses
-import datetime
-import hashlib
-import json
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -23,19 +21,20 @@ from typing import Any
 import numpy as np
 from tqdm import tqdm
 
-from idphoto import __version__, config, publish
+from idphoto import publish
 from idphoto.errors import UserError
-from idphoto.generation import provenance, watermark
-from idphoto.generation.credentials import PhotoSigner, sign_photo
-from idphoto.generation.labelling import ImageFormat, PhotoLabel, encode_photo
-from idphoto.generation.measure import MeasuredPhoto, PhotoMeasurer, check_measured
+from idphoto.generation import provenance
+from idphoto.generation.labelling import ImageFormat
 from idphoto.generation.model_source import ModelRef, load_generator, resolve_model
-from idphoto.generation.presets import LabelSettings, Preset, load_presets
+from idphoto.generation.photo_writer import (
+    EXTENSION,
+    MANIFEST_FILE,
+    PhotoWriter,
+    label_in_worker,
+    start_worker,
+)
+from idphoto.generation.presets import load_presets
 from idphoto.tracking.runs import check_tracking_server
-
-MANIFEST_FILE = "manifest.json"
-TOOL = f"idphoto {__version__}"
-_EXTENSION = {"png": "png", "jpeg": "jpg"}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +71,7 @@ def generate_photos(
     overwrite: bool = False,
     strict: bool = False,
     keys: str | Path | None = None,
+    workers: int | None = None,
 ) -> GenerationSummary:
     """Generates `n` labelled ID photos at a preset's size into `out_dir`, with a manifest.
 
@@ -89,6 +89,8 @@ def generate_photos(
             listed in the manifest as dropped, with the bands they missed.
         keys: the folder of the keys that sign each photo's Content Credentials (see
             `idphoto keys init`); None for the default folder.
+        workers: processes that frame, label and sign the photos (None: one per core; 1:
+            in this process, beside the generator).
 
     Returns:
         What was written.
@@ -98,9 +100,11 @@ def generate_photos(
             unreachable tracking store, or a model URI that does not resolve — all before the
             model is loaded.
     """
-    if n < 1 or batch_size < 1 or seed < 0:
-        raise ValueError(f"need n >= 1, batch_size >= 1, seed >= 0; got {n}, {batch_size}, {seed}")
-    if image_format not in _EXTENSION:
+    if n < 1 or batch_size < 1 or seed < 0 or (workers is not None and workers < 1):
+        raise ValueError(
+            f"need n, batch_size, workers >= 1, seed >= 0; got {n}, {batch_size}, {workers}, {seed}"
+        )
+    if image_format not in EXTENSION:
         raise ValueError(f"image_format must be 'png' or 'jpeg', got {image_format!r}")
     catalogue = load_presets()
     preset = catalogue.preset(preset_name)
@@ -112,9 +116,7 @@ def generate_photos(
         ref = resolve_model(model_uri)
         generator = load_generator(ref)
         latent_dim = int(generator.input_shape[-1])
-        measurer = PhotoMeasurer()
-        measurer.warm_up()
-        writer = _PhotoWriter(
+        writer = PhotoWriter(
             folder=staging,
             count=n,
             seed=seed,
@@ -123,17 +125,18 @@ def generate_photos(
             label=catalogue.label,
             visible_label=visible_label,
             image_format=image_format,
-            measurer=measurer,
             strict=strict,
-            signer=signer,
             key_folder=key_folder,
+            signer_subject=signer.subject,
             training=provenance.training_data(ref),
         )
+        batch_count = -(-n // batch_size)
+        workers = min(workers or _cores(), batch_count)  # a process per batch at most
         with tqdm(total=n, desc="photos", unit="photo", disable=None) as progress:
             batches = (
                 range(start, min(start + batch_size, n)) for start in range(0, n, batch_size)
             )
-            records = _write_overlapped(generator, batches, seed, latent_dim, ref, writer)
+            records = _write_overlapped(generator, batches, seed, latent_dim, ref, writer, workers)
             with contextlib.closing(records):  # an interrupt here cancels the pending photos
                 for record in records:
                     (writer.photos if "file" in record else writer.dropped).append(record)
@@ -166,144 +169,48 @@ def _write_overlapped(
     seed: int,
     latent_dim: int,
     ref: ModelRef,
-    writer: _PhotoWriter,
+    writer: PhotoWriter,
+    workers: int,
 ) -> Iterator[dict[str, Any]]:
-    """Yields the records of the photos of `batches`, in order, writing them in a thread pool.
+    """Yields the records of the photos of `batches`, in order, labelled beside the generator.
 
-    This thread runs the generator and frames each batch, finding its faces in three batched
-    calls of the detector (TensorFlow spreads those over the cores); the pool watermarks,
-    labels, encodes and signs the photos of one batch on every core meanwhile (numpy, Pillow,
-    zlib and the C2PA library release the GIL). At most two batches are in flight, so memory
-    does not grow with `n`.
+    This thread runs the generator; each batch of its output is framed, labelled, signed and
+    written by `workers` processes (one per core by default), or by one thread of this process
+    when `workers` is 1. Finding faces is most of a photo's cost, and the detector's Python
+    code holds the GIL, so threads of one process do not spread it over the cores (measured:
+    1.16x with two threads on two cores); processes do. At most `workers + 1` batches are in
+    flight, so memory does not grow with `n`.
     """
-    workers = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
+    if workers == 1:
+        pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="photo")
+        label = writer.label_batch
+    else:
+        pool = concurrent.futures.ProcessPoolExecutor(
+            workers,
+            # Spawned, not forked: the parent already runs TensorFlow's threads.
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=start_worker,
+            initargs=(writer,),
+        )
+        label = label_in_worker
     pending: collections.deque[concurrent.futures.Future] = collections.deque()
-    with concurrent.futures.ThreadPoolExecutor(workers, thread_name_prefix="photo") as pool:
-        try:
-            for indices in batches:
-                latents = np.stack([latent_for(seed, i, latent_dim) for i in indices])
-                images = _to_rgb_uint8(np.asarray(generator(latents, training=False)), ref)
-                measured = writer.measurer.frame_many(list(images), writer.preset)
-                while len(pending) > len(indices):  # the previous batch may still be writing
-                    yield pending.popleft().result()
-                pending.extend(
-                    pool.submit(writer.write, index, photo)
-                    for index, photo in zip(indices, measured, strict=True)
-                )
-            while pending:
-                yield pending.popleft().result()
-        finally:
-            for future in pending:  # after an error: photos not started are not written
-                future.cancel()
+    try:
+        for indices in batches:
+            latents = np.stack([latent_for(seed, i, latent_dim) for i in indices])
+            images = _to_rgb_uint8(np.asarray(generator(latents, training=False)), ref)
+            while len(pending) > workers:
+                yield from pending.popleft().result()
+            pending.append(pool.submit(label, indices, images))
+        while pending:
+            yield from pending.popleft().result()
+    finally:
+        # After an error or an interrupt: batches not started are not written.
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
-@dataclasses.dataclass
-class _PhotoWriter:
-    """Frames, labels and writes photos into the staging folder, and records each one."""
-
-    folder: Path
-    count: int
-    seed: int
-    ref: ModelRef
-    preset: Preset
-    label: LabelSettings
-    visible_label: bool
-    image_format: ImageFormat
-    measurer: PhotoMeasurer
-    strict: bool
-    signer: PhotoSigner
-    key_folder: Path
-    training: provenance.TrainingData
-    photos: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-    dropped: list[dict[str, Any]] = dataclasses.field(default_factory=list)
-
-    def write(self, index: int, photo: MeasuredPhoto) -> dict[str, Any]:
-        """Writes photo `index`, framed and measured (`PhotoMeasurer.frame_many`); returns its
-        record.
-
-        The photo gets its invisible watermark, the visible mark and its XMP label, and is
-        signed with Content Credentials; its geometry (measured on the framed photo) and file
-        size are checked against the preset's bands. Under `strict`, a photo outside a band is
-        not written, and its record (without "file") says why. Safe to call from several
-        threads at once: it writes only its own file.
-        """
-        framed = photo.framed
-        mark_id = provenance.photo_id(self.ref, self.seed, index)
-        label = PhotoLabel(
-            digital_source_type=self.label.digital_source_type,
-            tool=TOOL,
-            model_uri=self.ref.uri,
-            model_name=self.ref.name,
-            model_version=self.ref.version,
-            run_id=self.ref.run_id,
-            seed=self.seed,
-            index=index,
-            preset=self.preset.name,
-        )
-        mark = self.label.text if self.visible_label else None
-        data = encode_photo(
-            watermark.embed(framed.image, mark_id), label, self.preset.dpi, mark, self.image_format
-        )
-        claim = provenance.creation_claim(self.ref, self.seed, index, self.training, mark_id)
-        data = sign_photo(data, self.image_format, claim, self.signer)
-        geometry = check_measured(photo, self.preset, file_bytes=len(data))
-        record = {
-            "index": index,
-            "seed": self.seed,
-            "watermark_id": provenance.format_id(mark_id),
-            "geometry": geometry.to_dict(),
-        }
-        if self.strict and not geometry.passed:
-            return record
-        digits = max(5, len(str(self.count - 1)))
-        name = f"photo-{index:0{digits}d}.{_EXTENSION[self.image_format]}"
-        (self.folder / name).write_bytes(data)
-        return {
-            "file": name,
-            **record,
-            "sha256": hashlib.sha256(data).hexdigest(),
-            "width_px": self.preset.width_px,
-            "height_px": self.preset.height_px,
-            "background_recoloured": framed.recoloured,
-        }
-
-    def write_manifest(self) -> None:
-        """Writes `manifest.json`; written last, so a folder without it was interrupted."""
-        ref = self.ref
-        manifest = {
-            "tool": TOOL,
-            "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-            "model": {
-                "uri": ref.uri,
-                "name": ref.name,
-                "version": ref.version,
-                "run_id": ref.run_id,
-            },
-            "preset": config.to_dict(self.preset),
-            "seed": self.seed,
-            "format": self.image_format,
-            "label": {
-                "digital_source_type": self.label.digital_source_type,
-                "visible_mark": self.label.text if self.visible_label else None,
-                "content_credentials": {
-                    "signer": self.signer.subject,
-                    "trust_anchor": str(self.key_folder / "ca.pem"),
-                },
-                "watermark": {
-                    "scheme": watermark.KEY.decode(),
-                    "payload": f"{watermark.ID_BITS}-bit photo id (hex in watermark_id) and "
-                    f"{watermark.CHECK_BITS} check bits",
-                },
-            },
-            "training_data": self.training.to_dict(),
-            "geometry_source": self.preset.geometry.source,
-            "strict": self.strict,
-            "count": len(self.photos),
-            "photos": self.photos,
-            "dropped": self.dropped,
-        }
-        text = json.dumps(manifest, indent=2, ensure_ascii=False) + "\n"
-        (self.folder / MANIFEST_FILE).write_text(text, encoding="utf-8")
+def _cores() -> int:
+    """The cores this process may run on."""
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
 def _to_rgb_uint8(images: np.ndarray, ref: ModelRef) -> np.ndarray:

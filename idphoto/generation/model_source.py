@@ -4,7 +4,6 @@ loaded Keras model. Every problem a user can cause becomes one line before any h
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from typing import Any
 
@@ -14,31 +13,13 @@ from mlflow.exceptions import MlflowException
 from mlflow.tracking import MlflowClient
 
 from idphoto.errors import UserError
+from idphoto.generation.model_ref import ModelRef
 
 _MODELS_URI = re.compile(r"models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/]+)|/(?P<version>[^/]+))/?")
 _RUNS_URI = re.compile(r"runs:/(?P<run_id>[^/]+)/(?P<path>.+)")
 # MLflow 3's logged models (`search_logged_models`, the UI's Models tab): `models:/m-<id>`.
 _LOGGED_MODEL_URI = re.compile(r"models:/(?P<model_id>m-[0-9a-f]+)/?")
 _URI_FORMS = "models:/NAME@ALIAS, models:/NAME/VERSION, models:/m-ID or runs:/RUN_ID/PATH"
-
-
-@dataclasses.dataclass(frozen=True)
-class ModelRef:
-    """A generator in MLflow: the URI asked for and what it resolved to.
-
-    Attributes:
-        uri: the URI as given (`models:/idphoto-generator@champion`).
-        load_uri: the URI to load, pinned to the resolved version so a moving alias cannot
-            swap the model between resolving and loading.
-        name, version: the registered model; empty for a `runs:/` URI.
-        run_id: the run that logged the model ('' when the registry does not know it).
-    """
-
-    uri: str
-    load_uri: str
-    name: str
-    version: str
-    run_id: str
 
 
 def resolve_model(uri: str) -> ModelRef:

@@ -12,7 +12,7 @@ from typing import Any
 
 from idphoto.errors import UserError
 from idphoto.generation.credentials import CreationClaim, PhotoSigner, load_signer
-from idphoto.generation.model_source import ModelRef
+from idphoto.generation.model_ref import ModelRef
 from idphoto.generation.signing_keys import default_key_folder, key_paths
 
 

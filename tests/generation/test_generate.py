@@ -10,6 +10,7 @@ from PIL import Image
 
 from idphoto.errors import UserError
 from idphoto.generation import generate as generate_module
+from idphoto.generation import photo_writer
 from idphoto.generation.generate import generate_photos
 from idphoto.generation.labelling import read_label
 from idphoto.generation.presets import load_presets
@@ -29,7 +30,8 @@ def _manifest(out):
 
 @pytest.fixture(scope="module")
 def five_photos(registered_generator, tmp_path_factory):
-    """Five photos from `models:/NAME@ALIAS` in batches of 2, and again in batches of 3."""
+    """Five photos from `models:/NAME@ALIAS` in batches of 2 labelled by worker processes, and
+    again in batches of 3 labelled in the calling process."""
     import mlflow
 
     uri = f"models:/{registered_generator.name}@{registered_generator.alias}"
@@ -37,7 +39,7 @@ def five_photos(registered_generator, tmp_path_factory):
     mlflow.set_tracking_uri(registered_generator.tracking_uri)
     try:
         summary = generate_photos(uri, 5, PRESET, root / "by2", seed=7, batch_size=2)
-        generate_photos(uri, 5, PRESET, root / "by3", seed=7, batch_size=3)
+        generate_photos(uri, 5, PRESET, root / "by3", seed=7, batch_size=3, workers=1)
     finally:
         mlflow.set_tracking_uri(None)
     return root, summary
@@ -103,7 +105,7 @@ def test_plain_generated_background_is_replaced_by_the_preset_colour(five_photos
     assert np.abs(pixels[300, 206].astype(int) - background).max() > 60  # the subject stays
 
 
-def test_photo_i_is_the_same_whatever_the_batch_size(five_photos):
+def test_photo_i_is_the_same_whatever_the_batch_size_or_the_workers(five_photos):
     root, _ = five_photos
     for i in range(5):
         name = f"photo-{i:05d}.png"
@@ -227,15 +229,15 @@ def test_an_interrupted_run_leaves_no_folder_behind(generator_store, tmp_path, m
 def test_a_failing_photo_write_stops_the_run_and_leaves_no_folder(
     generator_store, tmp_path, monkeypatch
 ):
-    real_sign = generate_module.sign_photo
+    real_sign = photo_writer.sign_photo
 
     def failing(data, fmt, claim, signer):
         if claim.index == 2:
             raise OSError(28, "No space left on device")
         return real_sign(data, fmt, claim, signer)
 
-    monkeypatch.setattr(generate_module, "sign_photo", failing)
+    monkeypatch.setattr(photo_writer, "sign_photo", failing)  # in this process: workers=1
     uri = f"models:/{generator_store.name}@{generator_store.alias}"
     with pytest.raises(OSError, match="No space left"):
-        generate_photos(uri, 6, PRESET, tmp_path / "out", batch_size=2)
+        generate_photos(uri, 6, PRESET, tmp_path / "out", batch_size=2, workers=1)
     assert os.listdir(tmp_path) == []

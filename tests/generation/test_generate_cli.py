@@ -28,6 +28,7 @@ def _run(capsys, *argv):
         (["--n", "0"], "--n must be at least 1"),
         (["--batch-size", "0"], "--batch-size must be at least 1"),
         (["--seed", "-1"], "--seed must be at least 0"),
+        (["--workers", "0"], "--workers must be at least 1"),
         (["--preset", "passport"], "unknown preset 'passport'; valid presets: canada-50x70"),
     ],
 )
