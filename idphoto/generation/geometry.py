@@ -145,6 +145,21 @@ def framing_target(
     return Target(head_height=head, eye_line_from_top=1 - _clamp(eye_from_bottom, eye_band))
 
 
+def near_target(face: FaceGeometry, bands: GeometryBands, height_px: int, height_mm: float) -> bool:
+    """Whether a face measured in a framed photo already has its head height and eye line in
+    the middle half of their bands, where framing aims (its crown too, where a band is set)."""
+    head = face.head_height_px / height_px
+    eye_from_bottom = 1 - face.eye_mid[1] / height_px
+    inside = [
+        _within(head, _middle_half(bands.head_height_mm, height_mm)),
+        _within(eye_from_bottom, _middle_half(bands.eye_line_from_bottom, 1.0)),
+    ]
+    if bands.top_margin_mm is not None:
+        crown = face.eye_mid[1] / height_px - CROWN_TO_EYES * head
+        inside.append(_within(crown, _middle_half(bands.top_margin_mm, height_mm)))
+    return all(inside)
+
+
 def _middle_half(band: tuple[float, float], scale: float) -> tuple[float, float]:
     """The middle half of `band`, divided by `scale` (millimetres to shares of the height)."""
     quarter = (band[1] - band[0]) / 4

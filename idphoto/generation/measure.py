@@ -17,6 +17,7 @@ from idphoto.generation.geometry import (
     check_geometry,
     framing_box,
     framing_target,
+    near_target,
 )
 from idphoto.generation.presets import Preset
 
@@ -62,26 +63,35 @@ class PhotoMeasurer:
         """Frames generated squares of one size so their faces lie inside the preset's bands,
         and finds the faces on the framed photos.
 
-        Each face is found on its source, framed, found again on the framed photo and framed
-        once more from that second finding: the detector's landmarks on a 64-px source and on
-        a 500-px photo differ by a few per cent of the head, and the framed photo is the one
-        the check judges. Without a face on the source, the crop is centred. The detector runs
-        three times over the whole batch rather than three times per photo.
+        Each face is found on its source, framed, and found again on the framed photo; a photo
+        whose face is not yet in the middle half of its bands is framed once more from that
+        second finding and its faces found a third time: the detector's landmarks on a 64-px
+        source and on a 500-px photo differ by a few per cent of the head, and the framed
+        photo is the one the check judges. Without a face on the source, the crop is centred.
+        The detector runs over the whole batch at once, not photo by photo.
         """
         sources = [_only(faces) for faces in self.faces_many(images)]
         pairs = zip(images, sources, strict=True)
         first = [frame_photo(image, preset, face) for image, face in pairs]
-        seen = [_only(faces) for faces in self.faces_many([f.image for f in first])]
-        framed = []
-        for image, face, photo, again in zip(images, sources, first, seen, strict=True):
-            if face is None or again is None:
-                framed.append(photo)
+        seen = self.faces_many([photo.image for photo in first])
+        measured: list[MeasuredPhoto | None] = []
+        reframed = []
+        for image, face, photo, found in zip(images, sources, first, seen, strict=True):
+            again = _only(found)
+            bands, height = preset.geometry, preset.height_px
+            if face is None or again is None or near_target(again, bands, height, preset.height_mm):
+                measured.append(MeasuredPhoto(photo, found))  # its faces are already found
                 continue
             target = framing_target(preset.geometry, preset.height_mm, face, image.shape[0])
             box = framing_box(face, target, preset.aspect)
-            framed.append(frame_photo(image, preset, again.mapped(box, preset.height_px)))
-        finals = self.faces_many([photo.image for photo in framed])
-        return [MeasuredPhoto(photo, faces) for photo, faces in zip(framed, finals, strict=True)]
+            measured.append(None)
+            reframed.append(frame_photo(image, preset, again.mapped(box, preset.height_px)))
+        finals = iter(self.faces_many([photo.image for photo in reframed]))
+        reframed_photos = iter(reframed)
+        return [
+            photo if photo is not None else MeasuredPhoto(next(reframed_photos), next(finals))
+            for photo in measured
+        ]
 
     def check(
         self, photo: np.ndarray, preset: Preset, file_bytes: int | None = None
