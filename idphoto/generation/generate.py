@@ -90,7 +90,8 @@ def generate_photos(
         keys: the folder of the keys that sign each photo's Content Credentials (see
             `idphoto keys init`); None for the default folder.
         workers: processes that frame, label and sign the photos (None: one per core; 1:
-            in this process, beside the generator).
+            in this process, beside the generator). They are spawned, so a script that calls
+            this with more than one worker needs Python's `if __name__ == "__main__":` guard.
 
     Returns:
         What was written.
